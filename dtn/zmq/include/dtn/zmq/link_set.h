@@ -1,0 +1,117 @@
+// The ZeroMQ convergence layer: one logical link per neighbour.
+//
+// Socket pattern. Each node binds one ROUTER socket on its --listen endpoint and connects one
+// DEALER socket to each neighbour's listen endpoint, with routing id "ipn:<own node>". Bundles to
+// neighbour M go out on our DEALER for M; M answers each with an ack frame on the same connection
+// (its ROUTER addresses our DEALER by routing id), once it has stored the bundle. Pings go out on
+// the DEALER and pongs come back the same way, so a link is "up" while pongs arrive. The reverse
+// direction uses M's DEALER and our ROUTER. ZeroMQ reconnects by itself; ROUTER_HANDOVER lets a
+// restarted neighbour take its routing id back.
+//
+// Bounds. Outgoing: the DEALER has ZMQ_IMMEDIATE (nothing queues to a missing connection) and a
+// send high-water mark, and sends never block: "would block" is a value, and the bundle simply
+// stays in the store (back-pressure into the store, never unbounded memory). Incoming: ZMQ_MAXMSGSIZE
+// drops a peer that announces an oversized message before anything is allocated for it; every
+// frame is parsed strictly (frame.h); frames from routing ids that are not configured neighbours
+// are dropped and counted. Shutdown: linger 0 on every socket, so exit never hangs.
+//
+// Not thread-safe: the daemon's single loop owns it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "clock/light_time.h"
+#include "clock/time.h"
+#include "dtn/zmq/frame.h"
+
+namespace ics::dtn::zmq {
+
+using clock::NodeNumber;
+
+struct LinkSetConfig {
+  NodeNumber self = 0;
+  std::string listen;                          // tcp://127.0.0.1:4556 or ipc:///path
+  std::map<NodeNumber, std::string> neighbours;  // node -> its listen endpoint
+  std::size_t max_frame_bytes = 64 * 1024 * 1024 + kFrameHeaderBytes;
+  int send_hwm = 4096;                          // frames queued per neighbour before "would block"
+  std::chrono::milliseconds ping_interval{100};  // wall time
+  int pongs_missed_before_down = 5;
+};
+
+struct LinkCounters {
+  std::uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+  std::uint64_t bad_frames = 0, unknown_peer_frames = 0, would_block = 0, unroutable = 0;
+};
+
+// Something that arrived or changed on a link.
+struct LinkEvent {
+  enum class Kind { kBundle, kAck, kUp, kDown, kBadFrame };
+  Kind kind = Kind::kBundle;
+  NodeNumber peer = 0;
+  clock::DtnTime sent;                 // kBundle / kAck: the sender's mission time
+  std::vector<std::uint8_t> bundle;    // kBundle
+  AckFrame ack;                        // kAck
+  std::string reason;                  // kBadFrame
+};
+
+enum class SendResult { kSent, kWouldBlock, kUnknownNeighbour };
+
+class LinkSet {
+ public:
+  static std::expected<std::unique_ptr<LinkSet>, std::string> Create(::zmq::context_t& context,
+                                                                     LinkSetConfig config);
+  // Poll items for the sockets; valid until the LinkSet is destroyed. The daemon polls these
+  // with its other sockets and calls Receive() when any is readable.
+  void AppendPollItems(std::vector<::zmq::pollitem_t>& items);
+  // Reads every frame available now (never blocks) and appends the events.
+  void Receive(clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
+               std::vector<LinkEvent>& events);
+  // Sends pings when due and reports links going up or down (by pongs received).
+  void Heartbeat(clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
+                 std::vector<LinkEvent>& events);
+  std::chrono::steady_clock::time_point NextHeartbeat() const { return next_ping_; }
+
+  SendResult SendBundle(NodeNumber to, clock::DtnTime mission_now, std::span<const std::uint8_t> bundle);
+  // Acks go back to the neighbour whose DEALER sent the bundle (our ROUTER side).
+  SendResult SendAck(NodeNumber to, const AckFrame& ack);
+
+  bool IsUp(NodeNumber peer) const;
+  const LinkCounters& counters() const { return counters_; }
+  const LinkSetConfig& config() const { return config_; }
+
+ private:
+  struct Peer {
+    std::string endpoint;
+    std::unique_ptr<::zmq::socket_t> dealer;
+    bool up = false;
+    std::chrono::steady_clock::time_point last_pong{};
+  };
+  LinkSet(::zmq::context_t& context, LinkSetConfig config);
+  void HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, bool from_router,
+                   clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
+                   std::vector<LinkEvent>& events);
+  bool SendOnRouter(NodeNumber to, std::span<const std::uint8_t> frame);
+
+  ::zmq::context_t& context_;
+  LinkSetConfig config_;
+  ::zmq::socket_t router_;
+  std::map<NodeNumber, Peer> peers_;
+  std::vector<std::uint8_t> scratch_;
+  std::chrono::steady_clock::time_point next_ping_{};
+  LinkCounters counters_;
+};
+
+// "ipn:7" <-> 7: the routing id a node's DEALER announces.
+std::string RoutingId(NodeNumber node);
+std::optional<NodeNumber> ParseRoutingId(std::string_view id);
+
+}  // namespace ics::dtn::zmq

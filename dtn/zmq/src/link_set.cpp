@@ -1,0 +1,198 @@
+#include "dtn/zmq/link_set.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace ics::dtn::zmq {
+
+std::string RoutingId(NodeNumber node) { return fmt::format("ipn:{}", node); }
+
+std::optional<NodeNumber> ParseRoutingId(std::string_view id) {
+  if (!id.starts_with("ipn:") || id.size() > 24) return std::nullopt;
+  NodeNumber node = 0;
+  const char* first = id.data() + 4;
+  const char* last = id.data() + id.size();
+  auto [ptr, ec] = std::from_chars(first, last, node);
+  if (ec != std::errc() || ptr != last || first == last || node == 0) return std::nullopt;
+  return node;
+}
+
+LinkSet::LinkSet(::zmq::context_t& context, LinkSetConfig config)
+    : context_(context), config_(std::move(config)), router_(context_, ::zmq::socket_type::router) {}
+
+std::expected<std::unique_ptr<LinkSet>, std::string> LinkSet::Create(::zmq::context_t& context,
+                                                                     LinkSetConfig config) {
+  std::unique_ptr<LinkSet> links(new LinkSet(context, std::move(config)));
+  const LinkSetConfig& c = links->config_;
+  try {
+    auto& r = links->router_;
+    r.set(::zmq::sockopt::linger, 0);
+    r.set(::zmq::sockopt::router_handover, 1);
+    r.set(::zmq::sockopt::router_mandatory, 1);
+    r.set(::zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(c.max_frame_bytes));
+    r.set(::zmq::sockopt::sndhwm, c.send_hwm);
+    r.set(::zmq::sockopt::rcvhwm, c.send_hwm);
+    r.bind(c.listen);
+    for (const auto& [node, endpoint] : c.neighbours) {
+      Peer peer;
+      peer.endpoint = endpoint;
+      peer.dealer = std::make_unique<::zmq::socket_t>(context, ::zmq::socket_type::dealer);
+      auto& d = *peer.dealer;
+      d.set(::zmq::sockopt::linger, 0);
+      d.set(::zmq::sockopt::immediate, 1);
+      d.set(::zmq::sockopt::routing_id, RoutingId(c.self));
+      d.set(::zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(c.max_frame_bytes));
+      d.set(::zmq::sockopt::sndhwm, c.send_hwm);
+      d.set(::zmq::sockopt::reconnect_ivl, 100);
+      d.set(::zmq::sockopt::reconnect_ivl_max, 1000);
+      d.connect(endpoint);
+      links->peers_.emplace(node, std::move(peer));
+    }
+  } catch (const ::zmq::error_t& e) {
+    return std::unexpected(fmt::format("link setup (listen {}): {}", c.listen, e.what()));
+  }
+  return links;
+}
+
+void LinkSet::AppendPollItems(std::vector<::zmq::pollitem_t>& items) {
+  items.push_back({router_.handle(), 0, ZMQ_POLLIN, 0});
+  for (auto& [node, peer] : peers_) items.push_back({peer.dealer->handle(), 0, ZMQ_POLLIN, 0});
+}
+
+void LinkSet::Receive(clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
+                      std::vector<LinkEvent>& events) {
+  // Drain at most a bounded number of frames per call so one busy peer cannot starve the loop.
+  constexpr int kMaxFramesPerCall = 4096;
+  for (int i = 0; i < kMaxFramesPerCall; ++i) {
+    ::zmq::message_t identity;
+    if (!router_.recv(identity, ::zmq::recv_flags::dontwait)) break;
+    ::zmq::message_t body;
+    if (!identity.more() || !router_.recv(body, ::zmq::recv_flags::dontwait)) {
+      ++counters_.bad_frames;
+      continue;
+    }
+    // A DEALER sends single-part messages; anything more is drained and dropped.
+    bool extra = body.more();
+    while (extra) {
+      ::zmq::message_t rest;
+      if (!router_.recv(rest, ::zmq::recv_flags::dontwait)) break;
+      extra = rest.more();
+    }
+    auto peer = ParseRoutingId(identity.to_string_view());
+    if (!peer || !peers_.contains(*peer)) {
+      ++counters_.unknown_peer_frames;
+      continue;
+    }
+    HandleFrame(*peer, {static_cast<const std::uint8_t*>(body.data()), body.size()}, true, mission_now, wall_now,
+                events);
+  }
+  for (auto& [node, peer] : peers_) {
+    for (int i = 0; i < kMaxFramesPerCall; ++i) {
+      ::zmq::message_t body;
+      if (!peer.dealer->recv(body, ::zmq::recv_flags::dontwait)) break;
+      HandleFrame(node, {static_cast<const std::uint8_t*>(body.data()), body.size()}, false, mission_now,
+                  wall_now, events);
+    }
+  }
+}
+
+void LinkSet::HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, bool from_router,
+                          clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
+                          std::vector<LinkEvent>& events) {
+  ++counters_.frames_in;
+  counters_.bytes_in += bytes.size();
+  auto frame = ParseFrame(bytes);
+  if (!frame) {
+    ++counters_.bad_frames;
+    events.push_back({.kind = LinkEvent::Kind::kBadFrame, .peer = peer, .reason = frame.error()});
+    return;
+  }
+  if (auto* b = std::get_if<BundleFrame>(&*frame)) {
+    // Bundles travel DEALER -> ROUTER only; one on the wrong socket is a confused peer.
+    if (!from_router) {
+      ++counters_.bad_frames;
+      events.push_back({.kind = LinkEvent::Kind::kBadFrame, .peer = peer, .reason = "bundle frame on an ack channel"});
+      return;
+    }
+    events.push_back({.kind = LinkEvent::Kind::kBundle, .peer = peer, .sent = b->sent,
+                      .bundle = std::vector<std::uint8_t>(b->bundle.begin(), b->bundle.end())});
+  } else if (auto* a = std::get_if<AckFrame>(&*frame)) {
+    events.push_back({.kind = LinkEvent::Kind::kAck, .peer = peer, .sent = a->sent, .ack = *a});
+  } else if (auto* p = std::get_if<PingFrame>(&*frame)) {
+    if (!p->pong && from_router) {
+      SendOnRouter(peer, MakePingFrame({.sent = mission_now, .node = config_.self, .pong = true}));
+    } else if (p->pong && !from_router) {
+      Peer& state = peers_.at(peer);
+      state.last_pong = wall_now;
+      if (!state.up) {
+        state.up = true;
+        events.push_back({.kind = LinkEvent::Kind::kUp, .peer = peer});
+      }
+    }
+  }
+}
+
+void LinkSet::Heartbeat(clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
+                        std::vector<LinkEvent>& events) {
+  const auto down_after = config_.ping_interval * config_.pongs_missed_before_down;
+  for (auto& [node, peer] : peers_) {
+    if (peer.up && wall_now - peer.last_pong > down_after) {
+      peer.up = false;
+      events.push_back({.kind = LinkEvent::Kind::kDown, .peer = node});
+    }
+  }
+  if (wall_now < next_ping_) return;
+  next_ping_ = wall_now + config_.ping_interval;
+  const auto ping = MakePingFrame({.sent = mission_now, .node = config_.self, .pong = false});
+  for (auto& [node, peer] : peers_) {
+    // With ZMQ_IMMEDIATE a ping to a neighbour that is not connected fails at once: that is the
+    // expected "down" case, not an error.
+    if (peer.dealer->send(::zmq::buffer(ping), ::zmq::send_flags::dontwait)) ++counters_.frames_out;
+  }
+}
+
+SendResult LinkSet::SendBundle(NodeNumber to, clock::DtnTime mission_now, std::span<const std::uint8_t> bundle) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return SendResult::kUnknownNeighbour;
+  scratch_.clear();
+  AppendBundleFrame(scratch_, mission_now, bundle);
+  if (!it->second.dealer->send(::zmq::buffer(scratch_), ::zmq::send_flags::dontwait)) {
+    ++counters_.would_block;
+    return SendResult::kWouldBlock;
+  }
+  ++counters_.frames_out;
+  counters_.bytes_out += scratch_.size();
+  return SendResult::kSent;
+}
+
+SendResult LinkSet::SendAck(NodeNumber to, const AckFrame& ack) {
+  if (!peers_.contains(to)) return SendResult::kUnknownNeighbour;
+  return SendOnRouter(to, MakeAckFrame(ack)) ? SendResult::kSent : SendResult::kWouldBlock;
+}
+
+bool LinkSet::SendOnRouter(NodeNumber to, std::span<const std::uint8_t> frame) {
+  const std::string id = RoutingId(to);
+  try {
+    if (!router_.send(::zmq::buffer(id), ::zmq::send_flags::sndmore | ::zmq::send_flags::dontwait)) {
+      ++counters_.would_block;
+      return false;
+    }
+    router_.send(::zmq::buffer(frame.data(), frame.size()), ::zmq::send_flags::dontwait);
+  } catch (const ::zmq::error_t& e) {
+    // EHOSTUNREACH (ROUTER_MANDATORY): the neighbour's DEALER is not connected right now. The
+    // neighbour retransmits what it does not see acknowledged, so dropping here is safe.
+    ++counters_.unroutable;
+    return false;
+  }
+  ++counters_.frames_out;
+  counters_.bytes_out += frame.size();
+  return true;
+}
+
+bool LinkSet::IsUp(NodeNumber peer) const {
+  auto it = peers_.find(peer);
+  return it != peers_.end() && it->second.up;
+}
+
+}  // namespace ics::dtn::zmq
