@@ -44,8 +44,14 @@ class DtnTime {
   constexpr DtnTime operator+(Duration d) const { return DtnTime(ms_ + d.count()); }
   constexpr DtnTime operator-(Duration d) const { return DtnTime(ms_ - d.count()); }
   constexpr Duration operator-(DtnTime other) const { return Duration(ms_ - other.ms_); }
-  constexpr DtnTime& operator+=(Duration d) { ms_ += d.count(); return *this; }
-  constexpr DtnTime& operator-=(Duration d) { ms_ -= d.count(); return *this; }
+  constexpr DtnTime& operator+=(Duration d) {
+    ms_ += d.count();
+    return *this;
+  }
+  constexpr DtnTime& operator-=(Duration d) {
+    ms_ -= d.count();
+    return *this;
+  }
 
  private:
   constexpr explicit DtnTime(std::int64_t ms) : ms_(ms) {}

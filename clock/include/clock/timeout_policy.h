@@ -20,14 +20,14 @@ struct Explained {
 
 // What is known of the path between a requester (a rover) and the coordinator.
 struct PathBounds {
-  OwltBound owlt;             // one-way light time, either direction
+  OwltBound owlt;                // one-way light time, either direction
   Duration contact_wait_max{0};  // worst wait for the next contact, for a message in either direction
 };
 
 struct PolicyInputs {
   PathBounds path;
-  ClockErrorBound requester;    // the rover's clock
-  ClockErrorBound coordinator;  // the coordinator's clock
+  ClockErrorBound requester;      // the rover's clock
+  ClockErrorBound coordinator;    // the coordinator's clock
   Duration processing_margin{0};  // queueing and processing at both ends and relays, per round trip
 };
 
