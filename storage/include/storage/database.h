@@ -21,14 +21,14 @@ namespace ics::storage {
 
 struct Error {
   enum class Kind {
-    kIo,              // open/read/write/fsync failed
-    kBusy,            // locked by another connection past the busy timeout
-    kCorrupt,         // not a database, or a damaged one
-    kNewerSchema,     // written by a newer version of this software: never touched
-    kForeignSchema,   // a database of something else (wrong application_id)
-    kConstraint,      // a UNIQUE / CHECK / NOT NULL constraint
-    kMisuse,          // a bug in the caller (wrong column type, bind out of range ...)
-    kFull,            // disk or quota full
+    kIo,             // open/read/write/fsync failed
+    kBusy,           // locked by another connection past the busy timeout
+    kCorrupt,        // not a database, or a damaged one
+    kNewerSchema,    // written by a newer version of this software: never touched
+    kForeignSchema,  // a database of something else (wrong application_id)
+    kConstraint,     // a UNIQUE / CHECK / NOT NULL constraint
+    kMisuse,         // a bug in the caller (wrong column type, bind out of range ...)
+    kFull,           // disk or quota full
     kReadOnly,
     kOther,
   };
@@ -49,10 +49,10 @@ enum class Durability {
 
 struct OpenOptions {
   bool read_only = false;
-  bool create = true;                  // create the file when missing (ignored when read_only)
+  bool create = true;  // create the file when missing (ignored when read_only)
   Durability durability = Durability::kFull;
   int busy_timeout_ms = 5000;
-  bool wal = true;                     // journal_mode=WAL (readers never block the writer)
+  bool wal = true;  // journal_mode=WAL (readers never block the writer)
 };
 
 class Database;

@@ -19,8 +19,8 @@ struct Migration {
 // What a database file is for. application_id (PRAGMA application_id) tells our files apart from
 // each other and from foreign SQLite files, so a file of the wrong kind is refused, not altered.
 struct SchemaSpec {
-  std::string_view name;             // "epoch log", "bundle store" ... (for error messages)
-  std::int32_t application_id = 0;   // unique per kind of file
+  std::string_view name;                  // "epoch log", "bundle store" ... (for error messages)
+  std::int32_t application_id = 0;        // unique per kind of file
   std::span<const Migration> migrations;  // versions 1..N, in order
 };
 
