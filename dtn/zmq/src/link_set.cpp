@@ -105,29 +105,38 @@ void LinkSet::HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, 
   auto frame = ParseFrame(bytes);
   if (!frame) {
     ++counters_.bad_frames;
-    events.push_back({.kind = LinkEvent::Kind::kBadFrame, .peer = peer, .reason = frame.error()});
+    auto e = LinkEvent::Of(LinkEvent::Kind::kBadFrame, peer);
+    e.reason = frame.error();
+    events.push_back(std::move(e));
     return;
   }
   if (auto* b = std::get_if<BundleFrame>(&*frame)) {
     // Bundles travel DEALER -> ROUTER only; one on the wrong socket is a confused peer.
     if (!from_router) {
       ++counters_.bad_frames;
-      events.push_back({.kind = LinkEvent::Kind::kBadFrame, .peer = peer, .reason = "bundle frame on an ack channel"});
+      auto e = LinkEvent::Of(LinkEvent::Kind::kBadFrame, peer);
+      e.reason = "bundle frame on an ack channel";
+      events.push_back(std::move(e));
       return;
     }
-    events.push_back({.kind = LinkEvent::Kind::kBundle, .peer = peer, .sent = b->sent,
-                      .bundle = std::vector<std::uint8_t>(b->bundle.begin(), b->bundle.end())});
+    auto e = LinkEvent::Of(LinkEvent::Kind::kBundle, peer);
+    e.sent = b->sent;
+    e.bundle.assign(b->bundle.begin(), b->bundle.end());
+    events.push_back(std::move(e));
   } else if (auto* a = std::get_if<AckFrame>(&*frame)) {
-    events.push_back({.kind = LinkEvent::Kind::kAck, .peer = peer, .sent = a->sent, .ack = *a});
+    auto e = LinkEvent::Of(LinkEvent::Kind::kAck, peer);
+    e.sent = a->sent;
+    e.ack = *a;
+    events.push_back(std::move(e));
   } else if (auto* p = std::get_if<PingFrame>(&*frame)) {
     if (!p->pong && from_router) {
-      SendOnRouter(peer, MakePingFrame({.sent = mission_now, .node = config_.self, .pong = true}));
+      SendOnRouter(peer, MakePingFrame(PingFrame{mission_now, config_.self, true}));
     } else if (p->pong && !from_router) {
       Peer& state = peers_.at(peer);
       state.last_pong = wall_now;
       if (!state.up) {
         state.up = true;
-        events.push_back({.kind = LinkEvent::Kind::kUp, .peer = peer});
+        events.push_back(LinkEvent::Of(LinkEvent::Kind::kUp, peer));
       }
     }
   }
@@ -139,12 +148,12 @@ void LinkSet::Heartbeat(clock::DtnTime mission_now, std::chrono::steady_clock::t
   for (auto& [node, peer] : peers_) {
     if (peer.up && wall_now - peer.last_pong > down_after) {
       peer.up = false;
-      events.push_back({.kind = LinkEvent::Kind::kDown, .peer = node});
+      events.push_back(LinkEvent::Of(LinkEvent::Kind::kDown, node));
     }
   }
   if (wall_now < next_ping_) return;
   next_ping_ = wall_now + config_.ping_interval;
-  const auto ping = MakePingFrame({.sent = mission_now, .node = config_.self, .pong = false});
+  const auto ping = MakePingFrame(PingFrame{mission_now, config_.self, false});
   for (auto& [node, peer] : peers_) {
     // With ZMQ_IMMEDIATE a ping to a neighbour that is not connected fails at once: that is the
     // expected "down" case, not an error.

@@ -61,6 +61,13 @@ struct LinkEvent {
   std::vector<std::uint8_t> bundle;    // kBundle
   AckFrame ack;                        // kAck
   std::string reason;                  // kBadFrame
+
+  static LinkEvent Of(Kind kind, NodeNumber peer) {
+    LinkEvent e;
+    e.kind = kind;
+    e.peer = peer;
+    return e;
+  }
 };
 
 enum class SendResult { kSent, kWouldBlock, kUnknownNeighbour };
