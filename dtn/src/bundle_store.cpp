@@ -1,0 +1,282 @@
+#include "dtn/bundle_store.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+namespace ics::dtn {
+
+std::string_view PutStatusName(PutStatus status) {
+  switch (status) {
+    case PutStatus::kStored: return "stored";
+    case PutStatus::kDuplicate: return "duplicate";
+    case PutStatus::kQuotaBundles: return "quota-bundles";
+    case PutStatus::kQuotaBytes: return "quota-bytes";
+  }
+  return "?";
+}
+
+// The node asks its questions per bundle, tens of thousands of times a second: they are answered
+// from these maps, never from SQL. Entries live in an unordered_map, whose nodes never move, so
+// the ordered views can point at them.
+class BundleIndex {
+ public:
+  struct Entry {
+    StoredBundleInfo info;
+    std::string key;
+  };
+  // Expedited (2) first, then normal, then bulk; within a priority by store order.
+  using QueueKey = std::pair<int, std::uint64_t>;
+  static QueueKey QueueKeyOf(const StoredBundleInfo& info) {
+    return {2 - static_cast<int>(info.priority), info.store_seq};
+  }
+  using ExpiryKey = std::pair<std::int64_t, std::uint64_t>;
+  static ExpiryKey ExpiryKeyOf(const StoredBundleInfo& info) {
+    return {info.expires_at.millis(), info.store_seq};
+  }
+
+  void Insert(const StoredBundleInfo& info, std::string key) {
+    auto [it, inserted] = by_key.try_emplace(key, Entry{info, key});
+    if (!inserted) {
+      std::fprintf(stderr, "bundle store: bundle %s indexed twice\n", key.c_str());
+      std::abort();
+    }
+    const Entry* e = &it->second;
+    if (info.disposition == BundleDisposition::kForward) {
+      queues[info.destination.NodeEid()].emplace(QueueKeyOf(info), e);
+    } else {
+      deliveries[info.destination].emplace(info.store_seq, e);
+    }
+    by_expiry.emplace(ExpiryKeyOf(info), e);
+    bytes += info.size_bytes;
+    if (info.store_seq >= next_seq) next_seq = info.store_seq + 1;
+  }
+
+  void Erase(std::unordered_map<std::string, Entry>::iterator it) {
+    const StoredBundleInfo& info = it->second.info;
+    if (info.disposition == BundleDisposition::kForward) {
+      auto q = queues.find(info.destination.NodeEid());
+      q->second.erase(QueueKeyOf(info));
+      if (q->second.empty()) queues.erase(q);
+    } else {
+      auto d = deliveries.find(info.destination);
+      d->second.erase(info.store_seq);
+      if (d->second.empty()) deliveries.erase(d);
+    }
+    by_expiry.erase(ExpiryKeyOf(info));
+    bytes -= info.size_bytes;
+    by_key.erase(it);
+  }
+
+  void AddSeen(std::string key, clock::DtnTime expires_at) {
+    auto [it, inserted] = seen.try_emplace(key, expires_at);
+    if (!inserted) {
+      seen_by_expiry.erase({it->second.millis(), key});
+      it->second = expires_at;
+    }
+    seen_by_expiry.emplace(expires_at.millis(), std::move(key));
+  }
+
+  std::unordered_map<std::string, Entry> by_key;
+  std::map<Eid, std::map<QueueKey, const Entry*>> queues;           // kForward, by destination node
+  std::map<Eid, std::map<std::uint64_t, const Entry*>> deliveries;  // kDeliver, by endpoint
+  std::map<ExpiryKey, const Entry*> by_expiry;
+  std::unordered_map<std::string, clock::DtnTime> seen;
+  std::set<std::pair<std::int64_t, std::string>> seen_by_expiry;
+  std::map<std::string, std::uint64_t, std::less<>> counters;
+  std::uint64_t bytes = 0;
+  std::uint64_t next_seq = 1;
+};
+
+BundleStore::BundleStore(StoreLimits limits) : limits_(limits), index_(std::make_unique<BundleIndex>()) {}
+BundleStore::~BundleStore() = default;
+
+storage::Result<PutStatus> BundleStore::Put(StoredBundleInfo& info, std::span<const std::uint8_t> bytes) {
+  if (bytes.size() != info.size_bytes) {
+    std::fprintf(stderr, "bundle store: Put with size_bytes %llu but %zu bytes\n",
+                 static_cast<unsigned long long>(info.size_bytes), bytes.size());
+    std::abort();
+  }
+  std::string key = info.id.ToString();
+  if (index_->seen.contains(key) || index_->by_key.contains(key)) return PutStatus::kDuplicate;
+  if (index_->by_key.size() + 1 > limits_.max_bundles) return PutStatus::kQuotaBundles;
+  if (index_->bytes + info.size_bytes > limits_.max_bytes) return PutStatus::kQuotaBytes;
+  info.store_seq = index_->next_seq;
+  info.delivered_once = false;
+  if (auto st = StagePut(info, bytes); !st) return std::unexpected(st.error());
+  ++staged_;
+  index_->AddSeen(key, info.expires_at);
+  index_->Insert(info, std::move(key));
+  return PutStatus::kStored;
+}
+
+storage::Result<bool> BundleStore::Remove(const BundleId& id) {
+  auto it = index_->by_key.find(id.ToString());
+  if (it == index_->by_key.end()) return false;
+  if (auto st = StageRemove(it->second.info); !st) return std::unexpected(st.error());
+  ++staged_;
+  index_->Erase(it);
+  return true;
+}
+
+storage::Result<bool> BundleStore::MarkDelivered(const BundleId& id) {
+  auto it = index_->by_key.find(id.ToString());
+  if (it == index_->by_key.end()) return false;
+  if (it->second.info.delivered_once) return true;
+  if (auto st = StageDelivered(it->second.info); !st) return std::unexpected(st.error());
+  ++staged_;
+  it->second.info.delivered_once = true;
+  return true;
+}
+
+storage::Result<std::size_t> BundleStore::ForgetSeenBefore(clock::DtnTime t) {
+  std::size_t forgotten = 0;
+  auto& by_expiry = index_->seen_by_expiry;
+  for (auto it = by_expiry.begin(); it != by_expiry.end() && it->first < t.millis();) {
+    if (index_->by_key.contains(it->second)) {  // still stored: its expiry will remove it first
+      ++it;
+      continue;
+    }
+    if (auto st = StageForgetSeen(it->second); !st) return std::unexpected(st.error());
+    ++staged_;
+    index_->seen.erase(it->second);
+    it = by_expiry.erase(it);
+    ++forgotten;
+  }
+  return forgotten;
+}
+
+storage::Status BundleStore::SetCounter(std::string_view name, std::uint64_t value) {
+  if (auto st = StageCounter(name, value); !st) return st;
+  ++staged_;
+  auto it = index_->counters.find(name);
+  if (it == index_->counters.end()) {
+    index_->counters.emplace(std::string(name), value);
+  } else {
+    it->second = value;
+  }
+  return {};
+}
+
+storage::Result<std::size_t> BundleStore::Commit() {
+  if (staged_ == 0) return std::size_t{0};
+  if (auto st = DoCommit(); !st) return std::unexpected(st.error());
+  return std::exchange(staged_, 0);
+}
+
+const StoredBundleInfo* BundleStore::Find(const BundleId& id) const {
+  auto it = index_->by_key.find(id.ToString());
+  return it == index_->by_key.end() ? nullptr : &it->second.info;
+}
+
+storage::Result<std::vector<std::uint8_t>> BundleStore::ReadBytes(const BundleId& id) const {
+  const StoredBundleInfo* info = Find(id);
+  if (info == nullptr) {
+    return std::unexpected(storage::Error{storage::Error::Kind::kMisuse,
+                                          "bundle store: ReadBytes of " + id.ToString() + ", which is not stored", 0});
+  }
+  return LoadBytes(*info);
+}
+
+bool BundleStore::Seen(const BundleId& id) const {
+  std::string key = id.ToString();
+  return index_->seen.contains(key) || index_->by_key.contains(key);
+}
+
+void BundleStore::VisitQueue(const Eid& destination_node,
+                             const std::function<bool(const StoredBundleInfo&)>& visit) const {
+  auto q = index_->queues.find(destination_node);
+  if (q == index_->queues.end()) return;
+  for (const auto& [k, e] : q->second) {
+    if (!visit(e->info)) return;
+  }
+}
+
+std::vector<Eid> BundleStore::QueuedDestinations() const {
+  std::vector<Eid> out;
+  out.reserve(index_->queues.size());
+  for (const auto& [dest, q] : index_->queues) out.push_back(dest);
+  return out;
+}
+
+void BundleStore::VisitDeliveries(const Eid& endpoint, const std::function<bool(const StoredBundleInfo&)>& visit) const {
+  auto d = index_->deliveries.find(endpoint);
+  if (d == index_->deliveries.end()) return;
+  for (const auto& [seq, e] : d->second) {
+    if (!visit(e->info)) return;
+  }
+}
+
+std::vector<StoredBundleInfo> BundleStore::ExpiringBefore(clock::DtnTime t, std::size_t limit) const {
+  std::vector<StoredBundleInfo> out;
+  for (const auto& [k, e] : index_->by_expiry) {
+    if (out.size() >= limit || k.first >= t.millis()) break;
+    out.push_back(e->info);
+  }
+  return out;
+}
+
+std::optional<clock::DtnTime> BundleStore::EarliestExpiry() const {
+  if (index_->by_expiry.empty()) return std::nullopt;
+  return clock::DtnTime::FromMillis(index_->by_expiry.begin()->first.first);
+}
+
+std::optional<std::uint64_t> BundleStore::Counter(std::string_view name) const {
+  auto it = index_->counters.find(name);
+  if (it == index_->counters.end()) return std::nullopt;
+  return it->second;
+}
+
+StoreUsage BundleStore::usage() const {
+  return StoreUsage{index_->by_key.size(), index_->bytes, index_->seen.size()};
+}
+
+void BundleStore::RestoreBundle(const StoredBundleInfo& info) {
+  std::string key = info.id.ToString();
+  if (!index_->seen.contains(key)) index_->AddSeen(key, info.expires_at);
+  index_->Insert(info, std::move(key));
+}
+
+void BundleStore::RestoreSeen(std::string key, clock::DtnTime expires_at) { index_->AddSeen(std::move(key), expires_at); }
+
+void BundleStore::RestoreCounter(std::string_view name, std::uint64_t value) {
+  index_->counters[std::string(name)] = value;
+}
+
+// ---- MemoryBundleStore ----
+
+struct MemoryBundleStore::Bytes {
+  std::unordered_map<std::uint64_t, std::vector<std::uint8_t>> by_seq;
+};
+
+MemoryBundleStore::MemoryBundleStore(StoreLimits limits) : BundleStore(limits), bytes_(std::make_unique<Bytes>()) {}
+MemoryBundleStore::~MemoryBundleStore() = default;
+
+storage::Status MemoryBundleStore::StagePut(const StoredBundleInfo& info, std::span<const std::uint8_t> bytes) {
+  bytes_->by_seq[info.store_seq].assign(bytes.begin(), bytes.end());
+  return {};
+}
+storage::Status MemoryBundleStore::StageRemove(const StoredBundleInfo& info) {
+  bytes_->by_seq.erase(info.store_seq);
+  return {};
+}
+storage::Status MemoryBundleStore::StageDelivered(const StoredBundleInfo&) { return {}; }
+storage::Status MemoryBundleStore::StageForgetSeen(const std::string&) { return {}; }
+storage::Status MemoryBundleStore::StageCounter(std::string_view, std::uint64_t) { return {}; }
+storage::Result<std::vector<std::uint8_t>> MemoryBundleStore::LoadBytes(const StoredBundleInfo& info) const {
+  auto it = bytes_->by_seq.find(info.store_seq);
+  if (it == bytes_->by_seq.end()) {
+    std::fprintf(stderr, "bundle store: no bytes for %s\n", info.id.ToString().c_str());
+    std::abort();
+  }
+  return it->second;
+}
+storage::Status MemoryBundleStore::DoCommit() {
+  ++commits_;
+  return {};
+}
+
+}  // namespace ics::dtn
