@@ -1,12 +1,26 @@
 // The lease protocol: application data units carried in bundles between rover agents, the
 // coordinator and resource guards. Shared by coordinator/ and rover_agent/.
 //
-// Wire form: the 4 bytes "ICS" + format version, then a Boost.Serialization text archive of one
-// Envelope. Text archives are portable across endianness and word size; every class carries a
-// BOOST_CLASS_VERSION so later builds read older messages. Bytes from the network are untrusted:
-// Decode() refuses input over kMaxMessageBytes before parsing, bounds every string and count it
-// reads before allocating, and turns every archive error into a ProtocolError. Coordination
-// bundles travel with expedited priority.
+// Wire form: the 4 bytes "ICS" + format version (1), then a Boost.Serialization text archive
+// (without Boost's own header) holding the message type (its index in Message: append new types,
+// never reorder), the message, and an end mark (so a message cut short never decodes). Text
+// archives are portable across endianness and word size; every message class carries a
+// BOOST_CLASS_VERSION so later builds read older messages. Durations and DTN times travel as
+// int64 milliseconds. Bytes from the network are untrusted: Decode() refuses input over
+// kMaxMessageBytes before parsing, bounds every string it reads (by the field's limit and by the
+// bytes left) before allocating, and turns every archive error into a ProtocolError. Decoded
+// resource names satisfy ParseResourceName's rules; times and durations are within
+// +-DtnTime::Max() (durations >= 0). Coordination bundles travel with expedited priority.
+//
+// Conventions the coordinator relies on (lease_core.h has the full semantics):
+//  - Header::sender is the sender's own node number; the coordinator refuses a message whose
+//    sender differs from the bundle's source.
+//  - Header::epoch: the latest coordinator epoch the sender knows. 0 only in an Acquire ("none
+//    yet"). A message of an older epoch is answered StaleEpoch{current} and not acted upon; the
+//    sender may resend it with the current epoch (a restored lease stays renewable that way).
+//  - Header::request_id: an Acquire's id is new for every request (a persisted, increasing counter
+//    per agent); a resent Acquire keeps its id and is answered idempotently. Renew and Release carry
+//    the id of the Acquire that obtained the lease, so the epoch log ties a lease's events together.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +39,8 @@ namespace ics::coordinator {
 using clock::NodeNumber;
 
 inline constexpr std::size_t kMaxMessageBytes = 16 * 1024;
-inline constexpr std::size_t kMaxNameBytes = 128;         // tenant, resource
-inline constexpr std::size_t kMaxReasonBytes = 2048;      // reasons and policy explanations
+inline constexpr std::size_t kMaxNameBytes = 128;     // tenant, resource
+inline constexpr std::size_t kMaxReasonBytes = 2048;  // reasons and policy explanations
 
 // "tenant/resource". Messages of one tenant never touch another tenant's state: the pair is the key.
 struct ResourceName {
@@ -45,9 +59,9 @@ using RequestId = std::uint64_t;     // unique per requester (the agent persists
 // Fields every message carries.
 struct Header {
   ResourceName resource;
-  Epoch epoch = 0;          // the coordinator epoch the sender refers to
+  Epoch epoch = 0;  // the coordinator epoch the sender refers to
   RequestId request_id = 0;
-  NodeNumber sender = 0;    // ipn node number of the sender (checked against the bundle source)
+  NodeNumber sender = 0;  // ipn node number of the sender (checked against the bundle source)
 };
 
 // agent -> coordinator: I want `resource` for `term`. `deadline` is the requester's own deadline
@@ -61,21 +75,21 @@ struct Acquire {
 struct Grant {
   Header h;
   FencingToken token = 0;
-  clock::Duration term{0};          // what the holder may count from when it sent the request
-  clock::DtnTime expires;           // the coordinator's own view of the end (its clock)
-  std::string policy;               // the timeout-policy explanation behind the term
+  clock::Duration term{0};  // what the holder may count from when it sent the request
+  clock::DtnTime expires;   // the coordinator's own view of the end (its clock)
+  std::string policy;       // the timeout-policy explanation behind the term
 };
 struct Queued {
   Header h;
-  std::uint32_t position = 0;       // 1 = next
+  std::uint32_t position = 0;  // 1 = next
 };
 enum class DenyReason : std::uint8_t {
-  kTermTooShort = 1,   // the holder would get no usable time after the round trip
-  kDeadlinePassed,     // the requester's deadline passed (on arrival or while queued)
-  kNotHolder,          // renew/release with a token that is not the current lease
-  kExpired,            // renew after the lease ended in the coordinator's view
-  kBadRequest,         // malformed or inconsistent fields
-  kOverloaded,         // a bound (waiters, resources) was reached
+  kTermTooShort = 1,  // the holder would get no usable time after the round trip
+  kDeadlinePassed,    // the requester's deadline passed (on arrival or while queued)
+  kNotHolder,         // renew/release with a token that is not the current lease
+  kExpired,           // renew after the lease ended in the coordinator's view
+  kBadRequest,        // malformed or inconsistent fields
+  kOverloaded,        // a bound (waiters, resources) was reached
 };
 std::string_view DenyReasonName(DenyReason reason);
 struct Deny {
@@ -133,8 +147,8 @@ struct UseRejected {
   std::string detail;
 };
 
-using Message = std::variant<Acquire, Grant, Queued, Deny, Renew, Renewed, Release, Released,
-                             ExpiredNotice, StaleEpoch, Use, UseAccepted, UseRejected>;
+using Message = std::variant<Acquire, Grant, Queued, Deny, Renew, Renewed, Release, Released, ExpiredNotice,
+                             StaleEpoch, Use, UseAccepted, UseRejected>;
 
 std::string_view MessageName(const Message& message);  // "acquire", "grant" ...
 const Header& HeaderOf(const Message& message);
