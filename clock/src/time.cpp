@@ -280,7 +280,7 @@ std::string FormatDuration(Duration d) {
   const std::int64_t raw = d.count();
   // -2^63 ms has no positive twin to format.
   if (raw == std::numeric_limits<std::int64_t>::min()) return "-106751991167d 07h 12m 55.808s";
-  if (raw < 0) return "-" + FormatDuration(Duration(-raw));
+  if (raw < 0) return fmt::format("-{}", FormatDuration(Duration(-raw)));  // not "-" + s: GCC 12 -Wrestrict false positive
   if (raw == 0) return "0s";
   if (raw < kMsPerSecond) return fmt::format("{}ms", raw);
 
