@@ -1,0 +1,193 @@
+// Routing: contact graph routing (CGR) over a ContactPlan, static routes for small deployments
+// without a plan, and a Router that tries the first and falls back to the second.
+//
+// CGR here is the earliest-arrival search of ION's CGR and of the CGR literature (Fraire et al.,
+// "Routing in the Space Internet", 2021): Dijkstra's algorithm with contacts as vertices.
+// A bundle of `size` bytes ready at node N at time r can use a contact C from N when
+//   departure = max(r, C.start),  tx = ceil(size / C.rate) (in ms),
+//   departure < C.end and departure + tx <= C.end   (it is fully sent before the contact ends);
+// it then arrives at C.to at departure + tx + OWLT, where OWLT is the plan's OwltAt(C.from, C.to,
+// departure). When a shorter range starts later within the contact, the departure is the range
+// change that gives the earliest arrival (waiting for it), so a later-ready bundle never arrives
+// earlier (FIFO) and the search is exact. As in ION, a contact with no range covering the
+// departure is unusable (unless RouteOptions::owlt_if_no_range says otherwise). Not modelled: contact
+// capacity already booked by other bundles (no volume accounting), confidence, and contact overlap at one
+// transmitter. Without a binding hop limit the route found has the earliest possible arrival.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "dtn/contact_plan.h"
+
+namespace ics::dtn {
+
+struct RouteHop {
+  Contact contact;
+  std::size_t contact_index = 0;  // in ContactPlan::contacts()
+  DtnTime departure;              // transmission starts
+  DtnTime arrival;                // last byte received at contact.to
+  Duration owlt{0};
+};
+
+struct Route {
+  std::vector<RouteHop> hops;  // empty when from == to (local delivery)
+  NodeNumber next_hop = 0;     // hops.front().contact.to, or the destination when hops is empty
+  DtnTime arrival;             // at the destination
+  Duration delay{0};           // arrival - the time the search started
+  // The sum of the hops' OWLTs (the rest of delay is waiting and transmission).
+  Duration OwltSum() const;
+};
+
+struct RouteOptions {
+  // Never used as relays or receivers (e.g. a neighbour that just failed to take a bundle).
+  // Excluding the destination means no route.
+  std::vector<NodeNumber> excluded_nodes;
+  // Indices in ContactPlan::contacts() never used (e.g. the contact a failed hop was on).
+  std::vector<std::size_t> excluded_contacts;
+  // At most this many hops. With a limit that binds, the search keeps, per contact, the
+  // earliest arrival only, so it may miss a slower route with fewer hops.
+  std::size_t hops_max = 32;
+  // OWLT assumed for a contact that no range covers; nullopt (ION's behaviour): such a contact
+  // is unusable.
+  std::optional<Duration> owlt_if_no_range;
+};
+
+// Transmission time of size_bytes at rate_bytes_per_s, rounded up to the millisecond; nullopt
+// when it exceeds kPlanSecondsMax (no contact is that long). REQUIRES: rate_bytes_per_s > 0.
+std::optional<Duration> TransmissionTime(std::uint64_t size_bytes, std::uint64_t rate_bytes_per_s);
+
+// Reusable search buffers, so that a caller routing many bundles allocates only when the plan
+// grows. Not thread-safe: one per thread.
+class RouteWorkspace {
+ public:
+  RouteWorkspace() = default;
+
+ private:
+  friend std::optional<Route> FindRoute(const ContactPlan&, NodeNumber, NodeNumber, DtnTime, std::uint64_t,
+                                        DtnTime, const RouteOptions&, RouteWorkspace&);
+  std::vector<std::int64_t> arrival_ms_;
+  std::vector<std::int64_t> departure_ms_;
+  std::vector<std::int32_t> predecessor_;
+  std::vector<std::uint32_t> hops_;
+  std::vector<std::uint8_t> state_;     // 0 unseen, 1 queued, 2 settled, 3 excluded
+  std::vector<std::uint8_t> expanded_;  // by index of a node's first contact: its contacts offered
+  std::vector<std::pair<std::int64_t, std::uint32_t>> heap_;
+};
+
+// The earliest-arrival route from `from` to `to` for a bundle of size_bytes ready at `at`,
+// arriving no later than `expiry`; nullopt when there is none (the bundle waits in the store).
+// from == to gives a route with no hops arriving at `at`.
+// Cost: O(C log C) time for C contacts in the plan, plus O(C) memory (in the workspace).
+std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
+                               std::uint64_t size_bytes, DtnTime expiry, const RouteOptions& options,
+                               RouteWorkspace& workspace);
+// As above with a fresh workspace.
+std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
+                               std::uint64_t size_bytes, DtnTime expiry, const RouteOptions& options = {});
+
+// Destination -> next hop, with an optional default route. For deployments without a plan
+// (a LAN, a lab) where every link is always up.
+class StaticRoutes {
+ public:
+  void Set(NodeNumber destination, NodeNumber next_hop) { routes_[destination] = next_hop; }
+  void Remove(NodeNumber destination) { routes_.erase(destination); }
+  void SetDefault(NodeNumber next_hop) { default_ = next_hop; }
+  void ClearDefault() { default_.reset(); }
+  // The route for the destination, else the default route, else nullopt.
+  std::optional<NodeNumber> NextHop(NodeNumber destination) const;
+  bool empty() const { return routes_.empty() && !default_; }
+
+ private:
+  std::map<NodeNumber, NodeNumber> routes_;
+  std::optional<NodeNumber> default_;
+};
+
+// Parses static routes, one per line: `route DEST NEXT_HOP` or `default NEXT_HOP`, with `#`
+// comments and blank lines. Errors name the line and column, as ParseContactPlan's do.
+std::expected<StaticRoutes, PlanError> ParseStaticRoutes(std::string_view text, std::string_view source_name);
+
+enum class RouteSource { kLocal, kContactGraph, kStatic };
+std::string_view RouteSourceName(RouteSource source);  // "local", "contact-graph", "static"
+
+struct RoutingDecision {
+  NodeNumber next_hop = 0;
+  RouteSource source = RouteSource::kStatic;
+  std::optional<Route> route;  // set when source is kContactGraph or kLocal
+};
+
+// When the Router consults its static routes.
+enum class StaticFallback {
+  // Only for destinations the plan has no contact into (so CGR's "not before expiry" verdict
+  // for a destination the plan knows keeps the bundle stored, as DESIGN.md §4 asks).
+  kWhenUnknownToPlan,
+  // Whenever CGR finds no route.
+  kWhenNoRoute,
+};
+
+// The next hop for bundles leaving `local`: CGR over the plan (if any), then static routes.
+// Caches CGR answers per (destination, size): an answer found at time t stays valid at t' for
+// t <= t' <= the route's first departure, since until then the same route leaves at the same
+// moment and no route can arrive earlier than it did from t (the earliest arrival never
+// decreases as the departure time grows); a "no route" answer found at t for expiry E stays valid
+// for t' >= t and expiries <= E. Calls with exclusions bypass the cache. The cache holds at most
+// kCacheEntriesMax entries and is cleared when full or when SetPlan is called.
+// Not thread-safe (one per Node). The plan must outlive the Router.
+class Router {
+ public:
+  static constexpr std::size_t kCacheEntriesMax = 4096;
+
+  Router(NodeNumber local, const ContactPlan* plan, StaticRoutes static_routes,
+         StaticFallback fallback = StaticFallback::kWhenUnknownToPlan);
+  void SetPlan(const ContactPlan* plan);
+  const StaticRoutes& static_routes() const { return static_; }
+
+  // nullopt: no next hop now (the bundle stays stored and is routed again later, e.g. when a
+  // contact starts or the plan changes).
+  std::optional<RoutingDecision> Decide(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
+                                        DtnTime expiry, const RouteOptions& options = {});
+
+  std::uint64_t cache_hits() const { return cache_hits_; }
+  std::uint64_t cache_misses() const { return cache_misses_; }
+
+ private:
+  struct CacheKey {
+    NodeNumber destination;
+    std::uint64_t size_bytes;
+    bool operator==(const CacheKey&) const = default;
+  };
+  struct CacheKeyHash {
+    std::size_t operator()(const CacheKey& k) const {
+      return std::hash<std::uint64_t>()(k.destination * 0x9E3779B97F4A7C15ull ^ k.size_bytes);
+    }
+  };
+  struct CacheEntry {
+    DtnTime computed_at;
+    DtnTime expiry;              // the expiry searched with (for a "no route" answer)
+    std::optional<Route> route;  // nullopt: no route before `expiry`
+  };
+  std::optional<Route> Cgr(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry,
+                           const RouteOptions& options);
+  bool PlanKnows(NodeNumber destination) const { return plan_destinations_.contains(destination); }
+
+  NodeNumber local_;
+  const ContactPlan* plan_;
+  std::unordered_set<NodeNumber> plan_destinations_;  // every contact's `to`
+  StaticRoutes static_;
+  StaticFallback fallback_;
+  RouteWorkspace workspace_;
+  std::unordered_map<CacheKey, CacheEntry, CacheKeyHash> cache_;
+  std::uint64_t cache_hits_ = 0;
+  std::uint64_t cache_misses_ = 0;
+};
+
+}  // namespace ics::dtn

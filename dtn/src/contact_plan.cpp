@@ -1,0 +1,463 @@
+#include "dtn/contact_plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <system_error>
+#include <tuple>
+
+namespace ics::dtn {
+namespace {
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "ics::dtn contact plan: broken invariant: %s\n", message.c_str());
+  std::abort();
+}
+
+void CheckContact(const Contact& c) {
+  if (!(c.start < c.end) || c.from == 0 || c.to == 0 || c.rate_bytes_per_s == 0 || !(c.confidence >= 0.0) ||
+      !(c.confidence <= 1.0)) {
+    Die(fmt::format("invalid contact {} -> {} [{}, {}) rate {} confidence {}", c.from, c.to, c.start.millis(),
+                    c.end.millis(), c.rate_bytes_per_s, c.confidence));
+  }
+}
+
+void CheckRange(const clock::RangeEntry& r) {
+  if (!(r.start < r.end) || r.a == 0 || r.b == 0 || r.owlt < Duration(0)) {
+    Die(fmt::format("invalid range {} - {} [{}, {}) owlt {} ms", r.a, r.b, r.start.millis(), r.end.millis(),
+                    r.owlt.count()));
+  }
+}
+
+auto ContactKey(const Contact& c) {
+  return std::make_tuple(c.from, c.start, c.to, c.end, c.rate_bytes_per_s, c.confidence);
+}
+
+// ---- Parsing ----------------------------------------------------------------------------
+
+struct Token {
+  std::string_view text;
+  int column = 0;  // 1-based
+};
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Splits a line into tokens, stopping at a token that starts with '#'. At most kTokensMax
+// tokens are kept: more than any valid line has, so the caller reports the first extra one.
+constexpr std::size_t kTokensMax = 9;
+std::size_t Tokenize(std::string_view line, Token (&tokens)[kTokensMax]) {
+  std::size_t count = 0;
+  std::size_t i = 0;
+  while (i < line.size() && count < kTokensMax) {
+    while (i < line.size() && IsSpace(line[i])) ++i;
+    if (i >= line.size() || line[i] == '#') break;
+    std::size_t begin = i;
+    while (i < line.size() && !IsSpace(line[i])) ++i;
+    tokens[count++] = Token{line.substr(begin, i - begin), static_cast<int>(begin) + 1};
+  }
+  return count;
+}
+
+struct FieldError {
+  std::string message;
+};
+
+std::expected<std::uint64_t, FieldError> ParseUnsigned(std::string_view text, std::string_view what) {
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    return std::unexpected(
+        FieldError{fmt::format("{} '{}' is out of range (at most {})", what, text, UINT64_MAX)});
+  }
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty() || text[0] == '-' ||
+      text[0] == '+') {
+    return std::unexpected(
+        FieldError{fmt::format("{} must be a non-negative integer (got '{}')", what, text)});
+  }
+  return value;
+}
+
+// "12", "12.5", "0.125": seconds with at most millisecond precision, at most kPlanSecondsMax.
+std::expected<std::int64_t, FieldError> ParseSecondsAsMillis(std::string_view text, std::string_view what) {
+  auto bad = [&] {
+    return std::unexpected(FieldError{fmt::format(
+        "{} must be seconds, an integer or a decimal with up to 3 decimals (got '{}')", what, text)});
+  };
+  std::size_t dot = text.find('.');
+  std::string_view whole = text.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  if (whole.empty() || (dot != std::string_view::npos && (frac.empty() || frac.size() > 3))) return bad();
+  auto all_digits = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!all_digits(whole) || !all_digits(frac)) return bad();
+  std::uint64_t seconds = 0;
+  auto [ptr, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), seconds);
+  if (ec != std::errc() || seconds > static_cast<std::uint64_t>(kPlanSecondsMax)) {
+    return std::unexpected(
+        FieldError{fmt::format("{} '{}' is out of range (at most {} s)", what, text, kPlanSecondsMax)});
+  }
+  (void)ptr;
+  std::int64_t millis = static_cast<std::int64_t>(seconds) * 1000;
+  std::int64_t scale = 100;
+  for (char c : frac) {
+    millis += (c - '0') * scale;
+    scale /= 10;
+  }
+  return millis;
+}
+
+// ION's absolute form: yyyy/mm/dd-hh:mm:ss (UTC).
+std::expected<DtnTime, FieldError> ParseIonAbsolute(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return std::unexpected(
+        FieldError{fmt::format("bad time '{}': {} (expected yyyy/mm/dd-hh:mm:ss)", text, why)});
+  };
+  if (text.size() != 19 || text[4] != '/' || text[7] != '/' || text[10] != '-' || text[13] != ':' ||
+      text[16] != ':') {
+    return bad("wrong layout");
+  }
+  auto num = [&](std::size_t pos, std::size_t len, int& out) {
+    out = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int year, month, day, hour, minute, second;
+  if (!num(0, 4, year) || !num(5, 2, month) || !num(8, 2, day) || !num(11, 2, hour) || !num(14, 2, minute) ||
+      !num(17, 2, second)) {
+    return bad("not a number");
+  }
+  std::chrono::year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                                  std::chrono::day(static_cast<unsigned>(day))};
+  if (year < 1970 || !ymd.ok()) return bad("no such date");
+  if (hour > 23 || minute > 59 || second > 59) return bad("no such time of day");
+  std::int64_t days = std::chrono::sys_days(ymd).time_since_epoch().count();
+  std::int64_t unix_ms = ((days * 24 + hour) * 60 + minute) * 60'000 + second * 1000;
+  return DtnTime::FromUnixMillis(unix_ms);
+}
+
+std::expected<DtnTime, FieldError> ParseTime(std::string_view text, DtnTime epoch, std::string_view what) {
+  if (!text.empty() && text[0] == '+') {
+    auto ms = ParseSecondsAsMillis(text.substr(1), what);
+    if (!ms) return std::unexpected(ms.error());
+    DtnTime t = epoch + Duration(*ms);
+    if (t > DtnTime::Max() || t < DtnTime::FromMillis(-DtnTime::Max().millis())) {
+      return std::unexpected(
+          FieldError{fmt::format("{} '{}' is out of range from the plan epoch", what, text)});
+    }
+    return t;
+  }
+  if (text.find('/') != std::string_view::npos) return ParseIonAbsolute(text);
+  auto iso = DtnTime::ParseIso8601(text);
+  if (!iso) {
+    return std::unexpected(FieldError{fmt::format(
+        "{} must be +SECONDS, yyyy/mm/dd-hh:mm:ss or ISO-8601 UTC (got '{}': {})", what, text, iso.error())});
+  }
+  if (*iso > DtnTime::Max() || *iso < DtnTime::FromMillis(-DtnTime::Max().millis())) {
+    return std::unexpected(FieldError{fmt::format("{} '{}' is out of range", what, text)});
+  }
+  return *iso;
+}
+
+std::expected<NodeNumber, FieldError> ParseNode(std::string_view text, std::string_view what) {
+  auto n = ParseUnsigned(text, what);
+  if (!n) return n;
+  if (*n == 0)
+    return std::unexpected(FieldError{fmt::format("{} node number must be > 0 (got '{}')", what, text)});
+  return n;
+}
+
+class LineParser {
+ public:
+  LineParser(std::string_view source, int line_no, std::string_view line, DtnTime epoch)
+      : source_(source), line_no_(line_no), line_(line), epoch_(epoch) {}
+
+  // Parses one line into contacts / ranges. Blank and comment lines add nothing.
+  std::expected<void, PlanError> Parse(std::vector<Contact>& contacts,
+                                       std::vector<clock::RangeEntry>& ranges) {
+    count_ = Tokenize(line_, tokens_);
+    if (count_ == 0) return {};
+    if (tokens_[0].text != "a") {
+      return Fail(
+          0, fmt::format("unknown command '{}': a contact plan holds only 'a contact' and 'a range' lines",
+                         tokens_[0].text));
+    }
+    if (count_ < 2) return Missing("'contact' or 'range' after 'a'");
+    bool is_contact = tokens_[1].text == "contact";
+    if (!is_contact && tokens_[1].text != "range") {
+      return Fail(1, fmt::format("unknown object '{}': expected 'contact' or 'range'", tokens_[1].text));
+    }
+    static constexpr const char* kFieldNames[] = {"START time", "END time", "FROM node", "TO node"};
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (count_ < 3 + i) return Missing(kFieldNames[i]);
+    }
+    if (count_ < 7) return Missing(is_contact ? "RATE (bytes/s)" : "OWLT (seconds)");
+    std::size_t fields_max = is_contact ? 8 : 7;
+    if (count_ > fields_max) {
+      return Fail(fields_max, fmt::format("unexpected '{}' after the last field", tokens_[fields_max].text));
+    }
+
+    auto start = ParseTime(tokens_[2].text, epoch_, "START");
+    if (!start) return Fail(2, start.error().message);
+    auto end = ParseTime(tokens_[3].text, epoch_, "END");
+    if (!end) return Fail(3, end.error().message);
+    if (!(*start < *end)) {
+      return Fail(3, fmt::format("END '{}' must be after START '{}'", tokens_[3].text, tokens_[2].text));
+    }
+    auto from = ParseNode(tokens_[4].text, "FROM");
+    if (!from) return Fail(4, from.error().message);
+    auto to = ParseNode(tokens_[5].text, "TO");
+    if (!to) return Fail(5, to.error().message);
+
+    if (is_contact) {
+      auto rate = ParseUnsigned(tokens_[6].text, "RATE");
+      if (!rate) return Fail(6, rate.error().message);
+      if (*rate == 0) return Fail(6, "RATE must be > 0 bytes/s");
+      double confidence = 1.0;
+      if (count_ == 8) {
+        std::string_view text = tokens_[7].text;
+        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), confidence);
+        if (ec != std::errc() || ptr != text.data() + text.size() || !(confidence >= 0.0) ||
+            !(confidence <= 1.0)) {
+          return Fail(7, fmt::format("CONFIDENCE must be a number in [0, 1] (got '{}')", text));
+        }
+      }
+      contacts.push_back(Contact{*start, *end, *from, *to, *rate, confidence});
+    } else {
+      auto owlt = ParseSecondsAsMillis(tokens_[6].text, "OWLT");
+      if (!owlt) return Fail(6, owlt.error().message);
+      ranges.push_back(clock::RangeEntry{*start, *end, *from, *to, Duration(*owlt)});
+    }
+    return {};
+  }
+
+ private:
+  std::unexpected<PlanError> Fail(std::size_t token, std::string message) const {
+    return std::unexpected(
+        PlanError{std::string(source_), line_no_, tokens_[token].column, std::move(message)});
+  }
+  std::unexpected<PlanError> Missing(std::string_view what) const {
+    const Token& last = tokens_[count_ - 1];
+    int column = last.column + static_cast<int>(last.text.size());  // just after it
+    return std::unexpected(
+        PlanError{std::string(source_), line_no_, column, fmt::format("missing {}", what)});
+  }
+
+  std::string_view source_;
+  int line_no_;
+  std::string_view line_;
+  DtnTime epoch_;
+  Token tokens_[kTokensMax];
+  std::size_t count_ = 0;
+};
+
+}  // namespace
+
+std::string PlanError::ToString() const {
+  if (line <= 0) return fmt::format("{}: {}", source, message);
+  return fmt::format("{}:{}:{}: {}", source, line, column, message);
+}
+
+// ---- ContactPlan ------------------------------------------------------------------------
+
+ContactPlan::ContactPlan(std::vector<Contact> contacts, std::vector<clock::RangeEntry> ranges)
+    : contacts_(std::move(contacts)), ranges_(std::move(ranges)) {
+  for (const Contact& c : contacts_) CheckContact(c);
+  for (const clock::RangeEntry& r : ranges_) CheckRange(r);
+  std::sort(contacts_.begin(), contacts_.end(),
+            [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); });
+  range_table_ = clock::RangeTable(ranges_);
+  ReindexRanges();
+}
+
+void ContactPlan::AddContact(const Contact& contact) {
+  CheckContact(contact);
+  auto pos =
+      std::upper_bound(contacts_.begin(), contacts_.end(), contact,
+                       [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); });
+  contacts_.insert(pos, contact);
+}
+
+void ContactPlan::AddRange(const clock::RangeEntry& range) {
+  CheckRange(range);
+  ranges_.push_back(range);
+  range_table_.Add(range);
+  ReindexRanges();
+}
+
+void ContactPlan::ReindexRanges() {
+  pair_ranges_.clear();
+  pair_ranges_.reserve(ranges_.size());
+  for (const clock::RangeEntry& r : ranges_) {
+    pair_ranges_.push_back(PairRange{std::min(r.a, r.b), std::max(r.a, r.b), r.start, r.end, r.owlt, r.end});
+  }
+  std::sort(pair_ranges_.begin(), pair_ranges_.end(), [](const PairRange& x, const PairRange& y) {
+    return std::tie(x.lo, x.hi, x.start, x.end) < std::tie(y.lo, y.hi, y.start, y.end);
+  });
+  for (std::size_t i = 1; i < pair_ranges_.size(); ++i) {
+    PairRange& r = pair_ranges_[i];
+    const PairRange& prev = pair_ranges_[i - 1];
+    if (prev.lo == r.lo && prev.hi == r.hi) r.end_max = std::max(r.end, prev.end_max);
+  }
+}
+
+std::span<const ContactPlan::PairRange> ContactPlan::RangesOf(NodeNumber a, NodeNumber b) const {
+  NodeNumber lo = std::min(a, b);
+  NodeNumber hi = std::max(a, b);
+  auto first = std::lower_bound(pair_ranges_.begin(), pair_ranges_.end(), std::make_pair(lo, hi),
+                                [](const PairRange& r, const std::pair<NodeNumber, NodeNumber>& k) {
+                                  return std::tie(r.lo, r.hi) < std::tie(k.first, k.second);
+                                });
+  auto last = std::upper_bound(first, pair_ranges_.end(), std::make_pair(lo, hi),
+                               [](const std::pair<NodeNumber, NodeNumber>& k, const PairRange& r) {
+                                 return std::tie(k.first, k.second) < std::tie(r.lo, r.hi);
+                               });
+  return {first, last};
+}
+
+std::size_t ContactPlan::ContactsFromBegin(NodeNumber from) const {
+  auto it = std::lower_bound(contacts_.begin(), contacts_.end(), from,
+                             [](const Contact& c, NodeNumber n) { return c.from < n; });
+  return static_cast<std::size_t>(it - contacts_.begin());
+}
+
+std::span<const Contact> ContactPlan::ContactsFrom(NodeNumber from) const {
+  auto first = contacts_.begin() + static_cast<std::ptrdiff_t>(ContactsFromBegin(from));
+  auto last = std::upper_bound(first, contacts_.end(), from,
+                               [](NodeNumber n, const Contact& c) { return n < c.from; });
+  return {first, last};
+}
+
+std::vector<Contact> ContactPlan::ContactsBetween(NodeNumber a, NodeNumber b) const {
+  std::vector<Contact> out;
+  for (const Contact& c : ContactsFrom(a)) {
+    if (c.to == b) out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<Contact> ContactPlan::ContactAt(NodeNumber from, NodeNumber to, DtnTime t) const {
+  std::optional<Contact> best;
+  for (const Contact& c : ContactsFrom(from)) {
+    if (c.start > t) break;  // sorted by start
+    if (c.to == to && t < c.end && (!best || c.rate_bytes_per_s > best->rate_bytes_per_s)) best = c;
+  }
+  return best;
+}
+
+std::optional<DtnTime> ContactPlan::NextContactStart(NodeNumber from, NodeNumber to, DtnTime t) const {
+  std::optional<DtnTime> best;
+  for (const Contact& c : ContactsFrom(from)) {
+    if (c.to != to || c.end <= t) continue;
+    DtnTime open = std::max(c.start, t);
+    if (!best || open < *best) best = open;
+    if (c.start >= t) break;  // later contacts start later still
+  }
+  return best;
+}
+
+std::optional<Duration> ContactPlan::OwltAt(NodeNumber a, NodeNumber b, DtnTime t) const {
+  std::span<const PairRange> pair = RangesOf(a, b);
+  auto it = std::upper_bound(pair.begin(), pair.end(), t,
+                             [](DtnTime x, const PairRange& r) { return x < r.start; });
+  std::optional<Duration> owlt;
+  // Scan back over the entries starting at or before t while one of them may still cover t.
+  while (it != pair.begin()) {
+    --it;
+    if (it->end_max <= t) break;
+    if (t < it->end && (!owlt || it->owlt > *owlt)) owlt = it->owlt;
+  }
+  return owlt;
+}
+
+std::optional<DtnTime> ContactPlan::NextRangeChange(NodeNumber a, NodeNumber b, DtnTime t) const {
+  std::span<const PairRange> pair = RangesOf(a, b);
+  auto it = std::upper_bound(pair.begin(), pair.end(), t,
+                             [](DtnTime x, const PairRange& r) { return x < r.start; });
+  // The first start after t, then the ends after t of the entries starting at or before t.
+  std::optional<DtnTime> next;
+  if (it != pair.end()) next = it->start;
+  while (it != pair.begin()) {
+    --it;
+    if (it->end_max <= t) break;
+    if (it->end > t && (!next || it->end < *next)) next = it->end;
+  }
+  return next;
+}
+
+std::optional<DtnTime> ContactPlan::FirstStart() const {
+  std::optional<DtnTime> first;
+  for (const Contact& c : contacts_) {
+    if (!first || c.start < *first) first = c.start;
+  }
+  return first;
+}
+
+std::optional<DtnTime> ContactPlan::LastEnd() const {
+  std::optional<DtnTime> last;
+  for (const Contact& c : contacts_) {
+    if (!last || c.end > *last) last = c.end;
+  }
+  return last;
+}
+
+// ---- Parse and load ---------------------------------------------------------------------
+
+std::expected<ContactPlan, PlanError> ParseContactPlan(std::string_view text, std::string_view source_name,
+                                                       DtnTime plan_epoch) {
+  std::vector<Contact> contacts;
+  std::vector<clock::RangeEntry> ranges;
+  std::size_t line_no = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::size_t line_end = nl == std::string_view::npos ? text.size() : nl;
+    std::string_view line = text.substr(pos, line_end - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (line_no > kPlanLinesMax) {
+      return std::unexpected(PlanError{std::string(source_name), static_cast<int>(line_no), 1,
+                                       fmt::format("too many lines (at most {})", kPlanLinesMax)});
+    }
+    if (line.size() > kPlanLineLengthMax) {
+      return std::unexpected(PlanError{std::string(source_name), static_cast<int>(line_no),
+                                       static_cast<int>(kPlanLineLengthMax) + 1,
+                                       fmt::format("line longer than {} bytes", kPlanLineLengthMax)});
+    }
+    LineParser parser(source_name, static_cast<int>(line_no), line, plan_epoch);
+    if (auto ok = parser.Parse(contacts, ranges); !ok) return std::unexpected(std::move(ok.error()));
+  }
+  return ContactPlan(std::move(contacts), std::move(ranges));
+}
+
+std::expected<ContactPlan, PlanError> LoadContactPlan(const std::filesystem::path& path, DtnTime plan_epoch) {
+  std::string source = path.string();
+  auto fail = [&](std::string message) {
+    return std::unexpected(PlanError{source, 0, 0, std::move(message)});
+  };
+  std::error_code ec;
+  std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return fail(fmt::format("cannot read: {}", ec.message()));
+  if (size > kPlanFileBytesMax) {
+    return fail(
+        fmt::format("file is {} bytes, more than the {} bytes a plan may have", size, kPlanFileBytesMax));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("cannot open for reading");
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size))
+    return fail("short read (file changed while reading?)");
+  return ParseContactPlan(text, source, plan_epoch);
+}
+
+}  // namespace ics::dtn

@@ -1,0 +1,319 @@
+#include "dtn/routing.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+namespace ics::dtn {
+namespace {
+
+constexpr std::int64_t kUnreached = std::numeric_limits<std::int64_t>::max();
+enum State : std::uint8_t { kUnseen = 0, kQueued = 1, kSettled = 2, kExcluded = 3 };
+
+bool Contains(const std::vector<NodeNumber>& nodes, NodeNumber n) {
+  return std::find(nodes.begin(), nodes.end(), n) != nodes.end();
+}
+
+// Min-heap order on (arrival, contact index): ties broken by index keep the search
+// deterministic.
+bool HeapAfter(const std::pair<std::int64_t, std::uint32_t>& x,
+               const std::pair<std::int64_t, std::uint32_t>& y) {
+  return x > y;
+}
+
+}  // namespace
+
+Duration Route::OwltSum() const {
+  Duration sum{0};
+  for (const RouteHop& hop : hops) sum += hop.owlt;
+  return sum;
+}
+
+std::optional<Duration> TransmissionTime(std::uint64_t size_bytes, std::uint64_t rate_bytes_per_s) {
+  if (rate_bytes_per_s == 0) {
+    std::fprintf(stderr, "ics::dtn TransmissionTime: rate must be > 0\n");
+    std::abort();
+  }
+  std::uint64_t seconds = size_bytes / rate_bytes_per_s;
+  if (seconds > static_cast<std::uint64_t>(kPlanSecondsMax)) return std::nullopt;
+  // remainder * 1000 may not fit 64 bits when the rate is above 1.8e16 bytes/s.
+  __extension__ using U128 = unsigned __int128;
+  U128 rem_ms =
+      (static_cast<U128>(size_bytes % rate_bytes_per_s) * 1000 + rate_bytes_per_s - 1) / rate_bytes_per_s;
+  return Duration(static_cast<std::int64_t>(seconds) * 1000 + static_cast<std::int64_t>(rem_ms));
+}
+
+std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
+                               std::uint64_t size_bytes, DtnTime expiry, const RouteOptions& options,
+                               RouteWorkspace& ws) {
+  if (from == to) return Route{{}, to, at, Duration(0)};
+  if (at > expiry || Contains(options.excluded_nodes, to) || options.hops_max == 0) return std::nullopt;
+
+  const std::vector<Contact>& contacts = plan.contacts();
+  const std::size_t n = contacts.size();
+  if (n > std::numeric_limits<std::uint32_t>::max()) {
+    std::fprintf(stderr, "ics::dtn FindRoute: plan has more than 2^32 contacts\n");
+    std::abort();
+  }
+  ws.arrival_ms_.assign(n, kUnreached);
+  ws.departure_ms_.resize(n);
+  ws.predecessor_.resize(n);
+  ws.hops_.resize(n);
+  ws.state_.assign(n, kUnseen);
+  ws.expanded_.assign(n, 0);
+  ws.heap_.clear();
+  for (std::size_t index : options.excluded_contacts) {
+    if (index < n) ws.state_[index] = kExcluded;
+  }
+
+  // The earliest arrival at the destination queued so far: an upper bound on the answer.
+  std::int64_t best_ms = kUnreached;
+
+  // Offers contact `index` to a bundle ready at its sending node at `ready` after `hops` hops.
+  auto relax = [&](std::size_t index, DtnTime ready, std::uint32_t hops, std::int32_t predecessor) {
+    if (ws.state_[index] == kSettled || ws.state_[index] == kExcluded) return;
+    const Contact& c = contacts[index];
+    if (c.from == c.to || c.to == from || Contains(options.excluded_nodes, c.to)) return;
+    std::optional<Duration> tx = TransmissionTime(size_bytes, c.rate_bytes_per_s);
+    if (!tx) return;
+    // Departing at once is best unless a shorter range starts later in the contact: then waiting
+    // for it can arrive earlier. Trying each range change keeps arrival a non-decreasing function
+    // of `ready` (FIFO), which is what makes Dijkstra's search exact.
+    std::optional<DtnTime> departure;
+    DtnTime arrival = DtnTime::Max();
+    for (DtnTime d = std::max(ready, c.start); d < c.end && *tx <= c.end - d;) {
+      std::optional<Duration> owlt = plan.OwltAt(c.from, c.to, d);
+      if (!owlt) owlt = options.owlt_if_no_range;
+      if (owlt && d + *tx + *owlt < arrival) {
+        departure = d;
+        arrival = d + *tx + *owlt;
+      }
+      std::optional<DtnTime> change = plan.NextRangeChange(c.from, c.to, d);
+      if (!change || *change + *tx >= arrival) break;  // OWLT >= 0: no later departure can beat it
+      d = *change;
+    }
+    if (!departure || arrival > expiry || arrival.millis() >= ws.arrival_ms_[index]) return;
+    ws.arrival_ms_[index] = arrival.millis();
+    ws.departure_ms_[index] = departure->millis();
+    ws.predecessor_[index] = predecessor;
+    ws.hops_[index] = hops;
+    ws.state_[index] = kQueued;
+    if (c.to == to) best_ms = std::min(best_ms, arrival.millis());
+    ws.heap_.emplace_back(arrival.millis(), static_cast<std::uint32_t>(index));
+    std::push_heap(ws.heap_.begin(), ws.heap_.end(), HeapAfter);
+  };
+
+  {
+    std::size_t begin = plan.ContactsFromBegin(from);
+    std::size_t count = plan.ContactsFrom(from).size();
+    for (std::size_t i = begin; i < begin + count && contacts[i].start.millis() < best_ms; ++i)
+      relax(i, at, 1, -1);
+  }
+
+  while (!ws.heap_.empty()) {
+    std::pop_heap(ws.heap_.begin(), ws.heap_.end(), HeapAfter);
+    auto [arrival_ms, index] = ws.heap_.back();
+    ws.heap_.pop_back();
+    if (ws.state_[index] != kQueued || arrival_ms != ws.arrival_ms_[index]) continue;  // stale entry
+    ws.state_[index] = kSettled;
+    const Contact& c = contacts[index];
+    if (c.to == to) {
+      Route route;
+      std::size_t hop_count = ws.hops_[index];
+      route.hops.resize(hop_count);
+      std::int32_t cur = static_cast<std::int32_t>(index);
+      for (std::size_t k = hop_count; k-- > 0;) {
+        const Contact& hc = contacts[static_cast<std::size_t>(cur)];
+        DtnTime departure = DtnTime::FromMillis(ws.departure_ms_[static_cast<std::size_t>(cur)]);
+        DtnTime arrival = DtnTime::FromMillis(ws.arrival_ms_[static_cast<std::size_t>(cur)]);
+        Duration tx = *TransmissionTime(size_bytes, hc.rate_bytes_per_s);
+        route.hops[k] =
+            RouteHop{hc, static_cast<std::size_t>(cur), departure, arrival, arrival - departure - tx};
+        cur = ws.predecessor_[static_cast<std::size_t>(cur)];
+      }
+      route.next_hop = route.hops.front().contact.to;
+      route.arrival = DtnTime::FromMillis(arrival_ms);
+      route.delay = route.arrival - at;
+      return route;
+    }
+    if (ws.hops_[index] >= options.hops_max) continue;
+    // Links are FIFO (see the header), so the first, earliest arrival at a node that may still
+    // add hops offers every contact out of it its earliest departure: later arrivals at the same
+    // node cannot improve any of them. Expanding each node once keeps a search O(C log C).
+    std::size_t begin = plan.ContactsFromBegin(c.to);
+    if (begin >= n || contacts[begin].from != c.to || ws.expanded_[begin]) continue;
+    ws.expanded_[begin] = 1;
+    DtnTime ready = DtnTime::FromMillis(arrival_ms);
+    std::span<const Contact> next = plan.ContactsFrom(c.to);
+    for (std::size_t i = begin; i < begin + next.size(); ++i) {
+      // Sorted by start: a contact opening after the best arrival found so far cannot beat it.
+      if (next[i - begin].start.millis() >= best_ms) break;
+      if (next[i - begin].end <= ready) continue;
+      relax(i, ready, ws.hops_[index] + 1, static_cast<std::int32_t>(index));
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
+                               std::uint64_t size_bytes, DtnTime expiry, const RouteOptions& options) {
+  RouteWorkspace workspace;
+  return FindRoute(plan, from, to, at, size_bytes, expiry, options, workspace);
+}
+
+// ---- Static routes ----------------------------------------------------------------------
+
+std::optional<NodeNumber> StaticRoutes::NextHop(NodeNumber destination) const {
+  if (auto it = routes_.find(destination); it != routes_.end()) return it->second;
+  return default_;
+}
+
+std::expected<StaticRoutes, PlanError> ParseStaticRoutes(std::string_view text,
+                                                         std::string_view source_name) {
+  StaticRoutes routes;
+  int line_no = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::size_t line_end = nl == std::string_view::npos ? text.size() : nl;
+    std::string_view line = text.substr(pos, line_end - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++line_no;
+    auto fail = [&](std::size_t column0, std::string message) {
+      return std::unexpected(
+          PlanError{std::string(source_name), line_no, static_cast<int>(column0) + 1, std::move(message)});
+    };
+    if (static_cast<std::size_t>(line_no) > kPlanLinesMax) return fail(0, "too many lines");
+    if (line.size() > kPlanLineLengthMax) return fail(kPlanLineLengthMax, "line too long");
+    // Tokens with their 0-based columns.
+    std::vector<std::pair<std::string_view, std::size_t>> tokens;
+    for (std::size_t i = 0; i < line.size() && tokens.size() < 4;) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+      if (i >= line.size() || line[i] == '#') break;
+      std::size_t begin = i;
+      while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
+      tokens.emplace_back(line.substr(begin, i - begin), begin);
+    }
+    if (tokens.empty()) continue;
+    auto node = [&](std::size_t k) -> std::expected<NodeNumber, PlanError> {
+      if (k >= tokens.size()) {
+        const auto& last = tokens.back();
+        return fail(last.second + last.first.size(), "missing node number");
+      }
+      std::string_view t = tokens[k].first;
+      NodeNumber value = 0;
+      auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+      if (ec != std::errc() || ptr != t.data() + t.size() || value == 0) {
+        return fail(tokens[k].second, fmt::format("node number must be an integer > 0 (got '{}')", t));
+      }
+      return value;
+    };
+    std::size_t expected_tokens = 0;
+    if (tokens[0].first == "route") {
+      auto dest = node(1);
+      if (!dest) return std::unexpected(dest.error());
+      auto hop = node(2);
+      if (!hop) return std::unexpected(hop.error());
+      routes.Set(*dest, *hop);
+      expected_tokens = 3;
+    } else if (tokens[0].first == "default") {
+      auto hop = node(1);
+      if (!hop) return std::unexpected(hop.error());
+      routes.SetDefault(*hop);
+      expected_tokens = 2;
+    } else {
+      return fail(tokens[0].second,
+                  fmt::format("unknown command '{}': expected 'route' or 'default'", tokens[0].first));
+    }
+    if (tokens.size() > expected_tokens) {
+      return fail(tokens[expected_tokens].second,
+                  fmt::format("unexpected '{}' after the last field", tokens[expected_tokens].first));
+    }
+  }
+  return routes;
+}
+
+// ---- Router -----------------------------------------------------------------------------
+
+std::string_view RouteSourceName(RouteSource source) {
+  switch (source) {
+    case RouteSource::kLocal:
+      return "local";
+    case RouteSource::kContactGraph:
+      return "contact-graph";
+    case RouteSource::kStatic:
+      return "static";
+  }
+  return "?";
+}
+
+Router::Router(NodeNumber local, const ContactPlan* plan, StaticRoutes static_routes, StaticFallback fallback)
+    : local_(local), plan_(nullptr), static_(std::move(static_routes)), fallback_(fallback) {
+  SetPlan(plan);
+}
+
+void Router::SetPlan(const ContactPlan* plan) {
+  plan_ = plan;
+  cache_.clear();
+  plan_destinations_.clear();
+  if (plan_ != nullptr) {
+    for (const Contact& c : plan_->contacts()) plan_destinations_.insert(c.to);
+  }
+}
+
+std::optional<Route> Router::Cgr(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
+                                 DtnTime expiry, const RouteOptions& options) {
+  static const RouteOptions kDefaults;
+  bool cacheable = options.excluded_nodes.empty() && options.excluded_contacts.empty() &&
+                   options.hops_max == kDefaults.hops_max &&
+                   options.owlt_if_no_range == kDefaults.owlt_if_no_range;
+  if (!cacheable) return FindRoute(*plan_, local_, destination, now, size_bytes, expiry, options, workspace_);
+
+  CacheKey key{destination, size_bytes};
+  if (auto it = cache_.find(key); it != cache_.end() && now >= it->second.computed_at) {
+    const CacheEntry& entry = it->second;
+    if (entry.route && now <= entry.route->hops.front().departure) {
+      ++cache_hits_;
+      if (entry.route->arrival > expiry) return std::nullopt;  // the earliest arrival is too late
+      Route route = *entry.route;
+      route.delay = route.arrival - now;
+      return route;
+    }
+    if (!entry.route && expiry <= entry.expiry) {
+      ++cache_hits_;
+      return std::nullopt;
+    }
+  }
+  ++cache_misses_;
+  std::optional<Route> route =
+      FindRoute(*plan_, local_, destination, now, size_bytes, expiry, options, workspace_);
+  if (cache_.size() >= kCacheEntriesMax) cache_.clear();
+  cache_[key] = CacheEntry{now, expiry, route};
+  return route;
+}
+
+std::optional<RoutingDecision> Router::Decide(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
+                                              DtnTime expiry, const RouteOptions& options) {
+  if (destination == local_)
+    return RoutingDecision{local_, RouteSource::kLocal, Route{{}, local_, now, Duration(0)}};
+  bool try_static = plan_ == nullptr;
+  if (plan_ != nullptr) {
+    if (std::optional<Route> route = Cgr(destination, now, size_bytes, expiry, options)) {
+      NodeNumber next = route->next_hop;
+      return RoutingDecision{next, RouteSource::kContactGraph, std::move(route)};
+    }
+    try_static = fallback_ == StaticFallback::kWhenNoRoute || !PlanKnows(destination);
+  }
+  if (try_static) {
+    std::optional<NodeNumber> next = static_.NextHop(destination);
+    if (next && !Contains(options.excluded_nodes, *next))
+      return RoutingDecision{*next, RouteSource::kStatic, {}};
+  }
+  return std::nullopt;
+}
+
+}  // namespace ics::dtn
