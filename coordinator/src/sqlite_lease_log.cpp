@@ -46,8 +46,6 @@ CREATE INDEX events_by_rover ON events(rover, seq);
 CREATE INDEX events_by_request ON events(request_id);
 CREATE INDEX events_by_epoch ON events(epoch);
 CREATE INDEX events_epoch_starts ON events(epoch) WHERE kind = 'epoch_start';
-CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-  BEGIN SELECT RAISE(ABORT, 'the epoch log is append-only: events cannot be updated'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'the epoch log is append-only: events cannot be deleted'); END;
 
