@@ -47,11 +47,11 @@ inline constexpr std::uint64_t kIcsPriority = 192;
 }  // namespace block_type
 
 enum class Priority : std::uint8_t { kBulk = 0, kNormal = 1, kExpedited = 2 };
-std::string_view PriorityName(Priority p);                        // "bulk", "normal", "expedited"
+std::string_view PriorityName(Priority p);  // "bulk", "normal", "expedited"
 std::optional<Priority> ParsePriority(std::string_view name);
 
 struct CreationTimestamp {
-  clock::DtnTime time;        // DTN time of creation; 0 = the source has no accurate clock
+  clock::DtnTime time;  // DTN time of creation; 0 = the source has no accurate clock
   std::uint64_t sequence = 0;
   auto operator<=>(const CreationTimestamp&) const = default;
 };
@@ -74,8 +74,8 @@ struct PrimaryBlock {
   Eid report_to;
   CreationTimestamp created;
   clock::Duration lifetime{0};
-  std::optional<std::uint64_t> fragment_offset;        // present iff kIsFragment
-  std::optional<std::uint64_t> total_adu_length;       // present iff kIsFragment
+  std::optional<std::uint64_t> fragment_offset;   // present iff kIsFragment
+  std::optional<std::uint64_t> total_adu_length;  // present iff kIsFragment
   bool operator==(const PrimaryBlock&) const = default;
 };
 
@@ -113,7 +113,10 @@ struct Bundle {
   std::optional<HopCount> hop_count() const;
   Priority priority() const;  // kNormal when no priority block
 
-  // Setters replace or add the block (keeping the payload block last).
+  // Setters replace the block's data or add the block: a new block takes the next free block
+  // number, goes just before the payload block (which stays last), flags 0, with the payload
+  // block's CRC type. set_priority(kNormal) adds no block when there is none (absent = normal).
+  // REQUIRES (set_bundle_age): age >= 0.
   void set_previous_node(const Eid& node);
   void set_bundle_age(clock::Duration age);
   void set_hop_count(HopCount hops);
@@ -126,7 +129,8 @@ struct Bundle {
   bool operator==(const Bundle&) const = default;
 };
 
-// Builds a bundle with a payload block and (for non-normal priority) a priority block.
+// Builds a bundle with a payload block and (for non-normal priority) a priority block. `crc` is
+// the CRC type of the primary block and of the payload block; report-to is dtn:none; flags 0.
 Bundle MakeBundle(const Eid& source, const Eid& destination, CreationTimestamp created,
                   clock::Duration lifetime, std::vector<std::uint8_t> payload,
                   Priority priority = Priority::kNormal, CrcType crc = CrcType::kCrc32c);

@@ -6,6 +6,7 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace ics::dtn {
 
@@ -23,8 +24,8 @@ class Eid {
 
   Scheme scheme() const { return scheme_; }
   bool is_none() const { return scheme_ == Scheme::kNone; }
-  std::uint64_t node() const { return node_; }        // ipn only
-  std::uint64_t service() const { return service_; }  // ipn only
+  std::uint64_t node() const { return node_; }         // ipn only
+  std::uint64_t service() const { return service_; }   // ipn only
   const std::string& dtn_ssp() const { return ssp_; }  // dtn only, e.g. "//rover/lease"
   // The node part of this endpoint: ipn:N.0 for ipn:N.S, dtn://node/ for dtn://node/x.
   Eid NodeEid() const;

@@ -1,0 +1,82 @@
+#!/bin/bash
+# chain-bench: throughput and per-hop latency of a two-hop chain of real ics-dtn daemons on
+# loopback (ipn:1 -> ipn:2 -> ipn:3, tcp://127.0.0.1, durable SQLite stores in a temp dir,
+# contacts always open, no light-time emulation, --quiet).
+#
+# Run (from the project root, on a release build):
+#   cmake -S . -B build/live-release -G Ninja -DCMAKE_BUILD_TYPE=Release
+#   cmake --build build/live-release --target ics-dtn chain_probe -j2
+#   dtn/bench/chain-bench.sh build/live-release
+# Environment: N1K (1 KiB bundles, default 50000), N64K (64 KiB bundles, default 3000),
+#   NLAT (latency samples, default 2000), KEEP=1 keeps the temp dir (logs, stores).
+#
+# What it prints:
+#   throughput  `ics-dtn send --count N --size S` into node 1 while `ics-dtn recv` drains node 3:
+#               bundles/s and MB/s (10^6 bytes of payload) from the start of send to the exit of
+#               recv (after the last ADU is delivered), i.e. end to end through two durable hops.
+#   latency     chain_probe sends one ADU at a time (64 bytes, expedited) and times it, with one
+#               steady clock, from its send request to its delivery: L1 through one hop (1 -> 2),
+#               L2 through two hops (1 -> 2 -> 3). The added latency of a hop is L2 - L1 (each
+#               percentile taken separately: an estimate, not a per-bundle difference).
+set -euo pipefail
+BUILD=${1:-build/live-release}
+T=$BUILD/dtn/ics-dtn
+P=$BUILD/tests/chain_probe
+[ -x "$T" ] || { echo "no $T: build target ics-dtn in $BUILD" >&2; exit 2; }
+[ -x "$P" ] || { echo "no $P: build target chain_probe in $BUILD" >&2; exit 2; }
+N1K=${N1K:-50000}; N64K=${N64K:-3000}; NLAT=${NLAT:-2000}
+
+d=$(mktemp -d /tmp/ics-chain-bench.XXXXXX); pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $d"; else rm -rf "$d"; fi
+}
+trap cleanup EXIT
+printf 'a contact +0 +864000 1 2 1000000000\na contact +0 +864000 2 1 1000000000\n' > "$d/plan"
+printf 'a contact +0 +864000 2 3 1000000000\na contact +0 +864000 3 2 1000000000\n' >> "$d/plan"
+printf 'a range +0 +864000 1 2 0\na range +0 +864000 2 3 0\n' >> "$d/plan"
+base=$((20000 + RANDOM % 20000)); p1=$base; p2=$((base + 1)); p3=$((base + 2))
+node() { # id port neighbours...
+  local id=$1 port=$2; shift 2; local nb=()
+  for n in "$@"; do nb+=(--neighbour "$n"); done
+  "$T" node --id "ipn:$id" --data "$d/n$id" --plan "$d/plan" --listen "tcp://127.0.0.1:$port" "${nb[@]}" \
+    --app "ipc://$d/a$id" --quota-mb 8192 --quiet >"$d/log$id" 2>&1 &
+  pids+=($!)
+}
+node 1 $p1 "ipn:2=tcp://127.0.0.1:$p2"
+node 2 $p2 "ipn:1=tcp://127.0.0.1:$p1" "ipn:3=tcp://127.0.0.1:$p3"
+node 3 $p3 "ipn:2=tcp://127.0.0.1:$p2"
+for id in 1 2 3; do  # wait for the application sockets (bounded)
+  for _ in $(seq 100); do [ -S "$d/a$id" ] && break; sleep 0.05; done
+  [ -S "$d/a$id" ] || { echo "node $id did not start: $(cat "$d/log$id")" >&2; exit 1; }
+done
+# Warm up: the links come up (heartbeats) and the stores exist.
+"$P" --send-via "ipc://$d/a1" --recv-via "ipc://$d/a3" --to ipn:3.1 --count 20 --warmup 0 >/dev/null
+
+now() { date +%s.%N; }
+throughput() { # size count endpoint
+  local size=$1 n=$2 ep=$3
+  "$T" recv --via "ipc://$d/a3" --endpoint "$ep" --count "$n" --timeout 600 >/dev/null 2>"$d/recv-$size.err" &
+  local r=$!
+  sleep 0.2  # let recv register before the first ADU arrives (it would wait in the store anyway)
+  local t0; t0=$(now)
+  "$T" send --via "ipc://$d/a1" --to "$ep" --count "$n" --size "$size" --timeout 600 2>"$d/send-$size.err"
+  wait "$r" || { echo "recv failed: $(cat "$d/recv-$size.err")" >&2; exit 1; }
+  local t1; t1=$(now)
+  awk -v n="$n" -v s="$size" -v t0="$t0" -v t1="$t1" 'BEGIN {
+    dt = t1 - t0; printf "throughput %6d B x %6d: %8.3f s  %9.0f bundles/s  %8.1f MB/s\n", s, n, dt, n / dt, n * s / dt / 1e6 }'
+}
+throughput 1024 "$N1K" ipn:3.10
+throughput 65536 "$N64K" ipn:3.11
+
+l1=$("$P" --send-via "ipc://$d/a1" --recv-via "ipc://$d/a2" --to ipn:2.20 --count "$NLAT")
+l2=$("$P" --send-via "ipc://$d/a1" --recv-via "ipc://$d/a3" --to ipn:3.20 --count "$NLAT")
+echo "latency 1 hop  (1 -> 2):      $l1"
+echo "latency 2 hops (1 -> 2 -> 3): $l2"
+python3 - "$l1" "$l2" <<'EOF'
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print("added latency per hop (L2 - L1): median %.0f us, p90 %.0f us, p99 %.0f us" % (
+    b["median_us"] - a["median_us"], b["p90_us"] - a["p90_us"], b["p99_us"] - a["p99_us"]))
+EOF
