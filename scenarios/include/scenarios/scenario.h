@@ -108,6 +108,20 @@ struct Replay {
   Duration replay_at{0};
 };
 
+// Bulk data (science files, logs, build artifacts) that `node` sends to `to`: `count` transfers
+// of `size_bytes` each, the first at `at`, then one every `every` (0 when count == 1). Bulk
+// bundles travel at bulk priority, behind coordination traffic (DESIGN.md §4), so a lease message
+// never waits behind them. (Added by the scenario-format engineer for the bulk-science-data
+// scenario; the file's [[bulk]] table, scenarios/FORMAT.md.)
+struct BulkTransfer {
+  std::string node;
+  std::string to;
+  std::uint64_t size_bytes = 0;
+  Duration at{0};
+  Duration every{0};
+  int count = 1;
+};
+
 // What `ics-replay fuzz` may randomise, per seed, within these bounds.
 struct FuzzBounds {
   double loss_max = 0;
@@ -145,6 +159,7 @@ struct Scenario {
   std::vector<LinkFaults> link_faults;
   std::vector<ClockFault> clock_faults;
   std::vector<Replay> replays;
+  std::vector<BulkTransfer> bulk;  // [[bulk]]: see BulkTransfer
   FuzzBounds fuzz;
 
   const NodeSpec* FindNode(std::string_view node_name) const;
