@@ -65,7 +65,8 @@ std::string_view SendErrorName(SendError error) {
 
 std::string FormatEvent(const BundleEvent& event) {
   std::string line = fmt::format("{} {}", event.at.ToIso8601(), BundleEventKindName(event.kind));
-  line += event.id ? " " + event.id->ToString() : std::string(" (undecoded)");
+  // fmt rather than " " + string: GCC 12 reports a false -Wrestrict on the latter at -O3.
+  line += event.id ? fmt::format(" {}", event.id->ToString()) : std::string(" (undecoded)");
   if (event.kind == BundleEventKind::kStored || event.kind == BundleEventKind::kForwarded) {
     line += fmt::format(" [{}]", PriorityName(event.priority));
   }

@@ -34,6 +34,9 @@ void DaemonCli::AddTo(CLI::App& cli, bool with_app) {
                "hold every bundle and ack for the plan's OWLT (light-time rehearsal)");
   cli.add_option("--quota-mb", quota_mb_, "bundle store quota in MiB")->check(CLI::PositiveNumber);
   cli.add_option("--max-bundle-bytes", o_.max_bundle_bytes, "largest bundle accepted from a neighbour");
+  cli.add_option("--window", o_.window_per_neighbour,
+                 "bundles in flight (unacknowledged) per neighbour; size it to rate x round trip")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   cli.add_flag("--quiet", quiet_, "do not log bundle lifecycle events");
 }
 

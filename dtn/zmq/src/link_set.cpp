@@ -37,22 +37,28 @@ std::expected<std::unique_ptr<LinkSet>, std::string> LinkSet::Create(::zmq::cont
     for (const auto& [node, endpoint] : c.neighbours) {
       Peer peer;
       peer.endpoint = endpoint;
-      peer.dealer = std::make_unique<::zmq::socket_t>(context, ::zmq::socket_type::dealer);
-      auto& d = *peer.dealer;
-      d.set(::zmq::sockopt::linger, 0);
-      d.set(::zmq::sockopt::immediate, 1);
-      d.set(::zmq::sockopt::routing_id, RoutingId(c.self));
-      d.set(::zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(c.max_frame_bytes));
-      d.set(::zmq::sockopt::sndhwm, c.send_hwm);
-      d.set(::zmq::sockopt::reconnect_ivl, 100);
-      d.set(::zmq::sockopt::reconnect_ivl_max, 1000);
-      d.connect(endpoint);
+      links->Connect(peer);
       links->peers_.emplace(node, std::move(peer));
     }
   } catch (const ::zmq::error_t& e) {
     return std::unexpected(fmt::format("link setup (listen {}): {}", c.listen, e.what()));
   }
   return links;
+}
+
+void LinkSet::Connect(Peer& peer) {
+  auto dealer = std::make_unique<::zmq::socket_t>(context_, ::zmq::socket_type::dealer);
+  auto& d = *dealer;
+  d.set(::zmq::sockopt::linger, 0);
+  d.set(::zmq::sockopt::immediate, 1);
+  d.set(::zmq::sockopt::routing_id, RoutingId(config_.self));
+  d.set(::zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(config_.max_frame_bytes));
+  d.set(::zmq::sockopt::sndhwm, config_.send_hwm);
+  d.set(::zmq::sockopt::reconnect_ivl, 100);
+  d.set(::zmq::sockopt::reconnect_ivl_max, 1000);
+  d.connect(peer.endpoint);
+  peer.dealer = std::move(dealer);
+  peer.connected_at = std::chrono::steady_clock::now();
 }
 
 void LinkSet::AppendPollItems(std::vector<::zmq::pollitem_t>& items) {
@@ -149,6 +155,15 @@ void LinkSet::Heartbeat(clock::DtnTime mission_now, std::chrono::steady_clock::t
     if (peer.up && wall_now - peer.last_pong > down_after) {
       peer.up = false;
       events.push_back(LinkEvent::Of(LinkEvent::Kind::kDown, node));
+    }
+    if (!peer.up && wall_now - std::max(peer.last_pong, peer.connected_at) > config_.reconnect_silent_after) {
+      try {
+        Connect(peer);
+        ++counters_.reconnects;
+      } catch (const ::zmq::error_t&) {
+        // Cannot happen for an endpoint that connected once; keep the old socket and retry later.
+        peer.connected_at = wall_now;
+      }
     }
   }
   if (wall_now < next_ping_) return;

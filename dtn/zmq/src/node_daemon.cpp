@@ -95,6 +95,7 @@ std::expected<void, std::string> NodeDaemon::Init() {
   config.plan = &plan_;
   config.decode_limits.max_bundle_bytes = o.max_bundle_bytes;
   config.decode_limits.max_payload_bytes = o.max_bundle_bytes;
+  config.window_per_neighbour = o.window_per_neighbour;
   node_ = std::make_unique<Node>(config, *store_);
 
   LinkSetConfig link_config;
@@ -246,11 +247,15 @@ void NodeDaemon::Turn() {
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     if (items[sockets_begin + i].revents & ZMQ_POLLIN) sockets_[i].second();
   }
+  // The application and embedder handlers above may have called the node with a later Now():
+  // the node's time must never go backwards, so `now` is read again before each later call.
+  now = Now();
   UpdateContacts(now);
   for (auto& [next, fire] : timers_) {
     if (auto t = next(); t && *t <= now) fire(now);
   }
   for (auto& hook : before_commit_) hook();
+  now = Now();
   if (auto d = node_->NextDeadline(); d && *d <= now) node_->OnTick(now);
   NodeOutput output = node_->TakeOutput();
   if (auto committed = store_->Commit(); !committed) {
@@ -554,6 +559,7 @@ std::string NodeDaemon::CountersJson() const {
               {"link", {{"frames_in", l.frames_in}, {"frames_out", l.frames_out}, {"bytes_in", l.bytes_in},
                         {"bytes_out", l.bytes_out}, {"bad_frames", l.bad_frames},
                         {"unknown_peer_frames", l.unknown_peer_frames}, {"would_block", l.would_block},
+                        {"reconnects", l.reconnects},
                         {"held_in_light", held_.size()}, {"held_dropped", held_dropped_}}},
               {"links", links},
               {"app_errors", app_errors_}}

@@ -1,6 +1,7 @@
 // The command-line options every daemon that embeds a bundle node shares (ics-dtn node,
 // ics-coordinator, ics-rover-agent run): --id --data --plan --listen --neighbour --app
-// --time-scale --time-origin --plan-epoch --emulate-light-time --quota-mb --max-bundle-bytes --quiet.
+// --time-scale --time-origin --plan-epoch --emulate-light-time --quota-mb --max-bundle-bytes --window
+// --quiet.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -6,7 +6,11 @@
 // (its ROUTER addresses our DEALER by routing id), once it has stored the bundle. Pings go out on
 // the DEALER and pongs come back the same way, so a link is "up" while pongs arrive. The reverse
 // direction uses M's DEALER and our ROUTER. ZeroMQ reconnects by itself; ROUTER_HANDOVER lets a
-// restarted neighbour take its routing id back.
+// restarted neighbour take its routing id back. ZeroMQ reconnects only a connection that fails,
+// though: one the far ROUTER silently stopped serving (another peer took our routing id by
+// handover, a half-open TCP connection) would stay dead forever. So a neighbour that answers no
+// ping for `reconnect_silent_after` gets a fresh DEALER (a new connection, which reclaims the
+// routing id); frames queued on the old one are dropped, and custody retransmits them.
 //
 // Bounds. Outgoing: the DEALER has ZMQ_IMMEDIATE (nothing queues to a missing connection) and a
 // send high-water mark, and sends never block: "would block" is a value, and the bundle simply
@@ -45,11 +49,13 @@ struct LinkSetConfig {
   int send_hwm = 4096;                          // frames queued per neighbour before "would block"
   std::chrono::milliseconds ping_interval{100};  // wall time
   int pongs_missed_before_down = 5;
+  std::chrono::milliseconds reconnect_silent_after{1000};  // wall time without a pong
 };
 
 struct LinkCounters {
   std::uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t bad_frames = 0, unknown_peer_frames = 0, would_block = 0, unroutable = 0;
+  std::uint64_t reconnects = 0;  // DEALERs recreated because their neighbour fell silent
 };
 
 // Something that arrived or changed on a link.
@@ -101,12 +107,15 @@ class LinkSet {
     std::unique_ptr<::zmq::socket_t> dealer;
     bool up = false;
     std::chrono::steady_clock::time_point last_pong{};
+    std::chrono::steady_clock::time_point connected_at{};  // when `dealer` was made
   };
   LinkSet(::zmq::context_t& context, LinkSetConfig config);
   void HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, bool from_router,
                    clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
                    std::vector<LinkEvent>& events);
   bool SendOnRouter(NodeNumber to, std::span<const std::uint8_t> frame);
+  // (Re)creates the peer's DEALER and connects it. Throws ::zmq::error_t (Create catches it).
+  void Connect(Peer& peer);
 
   ::zmq::context_t& context_;
   LinkSetConfig config_;

@@ -54,6 +54,10 @@ struct DaemonOptions {
   bool emulate_light_time = false;
   StoreLimits limits;
   std::size_t max_bundle_bytes = 16u << 20;
+  // Bundles in flight (sent, not yet acknowledged) per neighbour: NodeConfig::window_per_neighbour.
+  // Throughput per link is at most window / round trip (light time both ways plus a store commit
+  // at each end), so a long light time or a fast link needs a larger window.
+  std::size_t window_per_neighbour = 64;
   bool log_events = true;
   std::string name = "ics-dtn";  // for log lines
 };
