@@ -13,6 +13,10 @@
 //       wait=true:  answered when granted, or denied, or the wait deadline passes ("gave-up").
 //   {"verb":"release","resource":"T/R"}   answered "released" (or "refused": not held)
 //   {"verb":"status"}                     the agent's leases in its own conservative view
+//   {"verb":"use","resource":"T/R","guard":"ipn:G","operation":TEXT}
+//       presents the lease's fencing token to the guard ipn:G.65, only while the lease is valid in
+//       the agent's own view (else "refused": "not held in the agent's view"); answered when the
+//       guard's reply arrives ("use-accepted" / "use-rejected", with the guard's reason).
 // Replies: {"outcome", "resource", "token", "epoch", "valid_until", "valid_until_dtn_ms",
 // "queue_position", "reason"}.
 #include <fmt/format.h>
@@ -38,6 +42,7 @@ namespace {
 using nlohmann::json;
 constexpr auto kReplace = json::error_handler_t::replace;
 constexpr std::size_t kMaxControlBytes = 4096;
+constexpr std::size_t kMaxUsesAwaiting = 1024;  // uses sent and not yet answered by their guard
 
 json NotificationJson(const Notification& n) {
   json j{{"outcome", OutcomeName(n.outcome)}, {"resource", n.resource.ToString()}, {"token", n.token},
@@ -159,13 +164,79 @@ class AgentDaemon {
     } else if (verb == "release") {
       waiting_[*resource].push_back({client, true});
       core_.Release(*resource, now);
+    } else if (verb == "use") {
+      HandleUse(client, request, *resource, now);
     } else {
       refuse(fmt::format("unknown verb '{}'", verb));
     }
   }
 
+  // A use is presented only while the agent's own view says the lease is valid: after that the
+  // holder must stop, whatever the network or the guard would say.
+  void HandleUse(const std::string& client, const json& request, const coordinator::ResourceName& resource,
+                 clock::DtnTime now) {
+    auto refuse = [&](const std::string& why) {
+      Reply(client, json{{"outcome", "refused"}, {"resource", resource.ToString()}, {"reason", why}});
+    };
+    if (!request.contains("guard") || !request["guard"].is_string()) {
+      return refuse("missing \"guard\" (ipn:G)");
+    }
+    auto guard = dtn::zmq::ParseNodeId(request["guard"].get<std::string>());
+    if (!guard) return refuse("\"guard\": " + guard.error());
+    std::string operation;
+    if (auto it = request.find("operation"); it != request.end()) {
+      if (!it->is_string()) return refuse("\"operation\" must be a string");
+      operation = it->get<std::string>();
+    }
+    if (operation.size() > coordinator::kMaxReasonBytes) {
+      return refuse(fmt::format("\"operation\" is longer than {} bytes", coordinator::kMaxReasonBytes));
+    }
+    if (uses_awaiting_ >= kMaxUsesAwaiting) {
+      return refuse(fmt::format("{} uses already await their guard's answer", kMaxUsesAwaiting));
+    }
+    auto use = core_.MakeUse(resource, std::move(operation), now);
+    if (!use) return refuse("not held in the agent's view");
+    use_waiting_[{resource, use->token}].push_back(client);
+    ++uses_awaiting_;
+    uses_to_send_.emplace_back(*guard, std::move(*use));
+  }
+
+  void SendUses() {
+    for (auto& [guard, use] : uses_to_send_) {
+      dtn::SendRequest request;
+      request.source = service_;
+      request.destination = dtn::Eid::Ipn(guard, coordinator::kGuardService);
+      request.priority = dtn::Priority::kExpedited;
+      request.lifetime =
+          std::max<clock::Duration>(std::chrono::hours(1), 2 * policy_.SuspicionTimeout().value);
+      request.payload = coordinator::Encode(coordinator::Message(use));
+      if (auto sent = node_.Send(request); !sent) {
+        Notification n;
+        n.outcome = Outcome::kRefused;
+        n.resource = use.h.resource;
+        n.token = use.token;
+        n.reason =
+            fmt::format("could not store the use for ipn:{}: {}", guard, dtn::SendErrorName(sent.error()));
+        AnswerUse(n);
+      }
+    }
+    uses_to_send_.clear();
+  }
+
+  // The oldest client awaiting a guard's answer for (resource, token) gets it.
+  void AnswerUse(const Notification& n) {
+    auto it = use_waiting_.find({n.resource, n.token});
+    if (it == use_waiting_.end()) return;
+    json j = NotificationJson(n);
+    Reply(it->second.front(), j);
+    it->second.erase(it->second.begin());
+    --uses_awaiting_;
+    if (it->second.empty()) use_waiting_.erase(it);
+  }
+
   // Persist, then send, then notify (the core's output contract).
   void Flush() {
+    SendUses();
     AgentOutput out = core_.TakeOutput();
     if (!out.to_persist.empty()) {
       if (auto ok = store_->Apply(out.to_persist); !ok) {
@@ -198,6 +269,7 @@ class AgentDaemon {
   }
 
   void Notify(const Notification& n) {
+    if (n.outcome == Outcome::kUseAccepted || n.outcome == Outcome::kUseRejected) return AnswerUse(n);
     auto it = waiting_.find(n.resource);
     if (it == waiting_.end()) return;
     const bool final_outcome = n.outcome == Outcome::kGranted || n.outcome == Outcome::kDenied ||
@@ -225,6 +297,11 @@ class AgentDaemon {
   ::zmq::socket_t control_;
   std::map<coordinator::ResourceName, std::vector<Waiting>> waiting_;
   std::vector<dtn::BundleId> to_confirm_;
+  // Clients awaiting a guard's answer, by (resource, token), oldest first.
+  std::map<std::pair<coordinator::ResourceName, coordinator::FencingToken>, std::vector<std::string>>
+      use_waiting_;
+  std::size_t uses_awaiting_ = 0;
+  std::vector<std::pair<NodeNumber, coordinator::Use>> uses_to_send_;  // (guard node, use), sent in Flush
   bool failed_ = false;
 };
 

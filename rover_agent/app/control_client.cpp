@@ -1,5 +1,7 @@
-// The control client verbs of ics-rover-agent: acquire, release, status. Each sends one JSON
-// request to the agent daemon's --control socket and prints its answer.
+// The control client verbs of ics-rover-agent: acquire, release, status, use. Each sends one JSON
+// request to the agent daemon's --control socket and prints its answer. Exit status 0 when the
+// answer is what was asked for (granted, released, status, use-accepted; requested/queued without
+// --wait), 1 otherwise (including no answer within --timeout), 2 for bad arguments.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -16,7 +18,7 @@ using nlohmann::json;
 int RunClient(int argc, char** argv) {
   const std::string verb = argv[0];
   CLI::App cli("ics-rover-agent " + verb + ": ask the agent daemon", "ics-rover-agent " + verb);
-  std::string via, resource, for_text, deadline_text;
+  std::string via, resource, for_text, deadline_text, guard, operation = "use";
   bool wait = false, as_json = false;
   double timeout_s = 0;
   if (verb != "status") cli.add_option("resource", resource, "TENANT/RESOURCE")->required();
@@ -25,9 +27,15 @@ int RunClient(int argc, char** argv) {
     cli.add_flag("--wait", wait, "return when granted, or when the request's deadline passes (exit 1)");
     cli.add_option("--deadline", deadline_text, "give up waiting after this long (default: the agent's)");
   }
+  if (verb == "use") {
+    cli.add_option("--guard", guard, "the guard's node, ipn:G (its service ipn:G.65 gets the token)")
+        ->required();
+    cli.add_option("--operation", operation, "what to do with the resource (for the guard's log)");
+  }
   cli.add_option("--via", via, "the agent daemon's --control endpoint")->required();
   cli.add_flag("--json", as_json, "print one JSON object");
-  cli.add_option("--timeout", timeout_s, "seconds to wait for the daemon's answer (default: no limit with --wait, else 30)");
+  cli.add_option("--timeout", timeout_s,
+                 "seconds to wait for the daemon's answer (default: no limit with --wait or for use, else 30)");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -35,6 +43,10 @@ int RunClient(int argc, char** argv) {
   }
   json request{{"verb", verb}};
   if (verb != "status") request["resource"] = resource;
+  if (verb == "use") {
+    request["guard"] = guard;
+    request["operation"] = operation;
+  }
   if (verb == "acquire") {
     auto hold = clock::ParseDuration(for_text);
     if (!hold || hold->count() <= 0) {
@@ -59,7 +71,8 @@ int RunClient(int argc, char** argv) {
   socket.connect(via);
   const std::string text = request.dump();
   socket.send(::zmq::buffer(text), ::zmq::send_flags::none);
-  const double limit_s = timeout_s > 0 ? timeout_s : (wait ? 0 : 30);
+  // A use is answered by the guard, across the network (light time): no default limit.
+  const double limit_s = timeout_s > 0 ? timeout_s : (wait || verb == "use" ? 0 : 30);
   std::vector<::zmq::pollitem_t> items{{socket.handle(), 0, ZMQ_POLLIN, 0}};
   const long poll_ms = limit_s > 0 ? static_cast<long>(limit_s * 1000) : -1;
   if (::zmq::poll(items, std::chrono::milliseconds(poll_ms)) == 0) {
@@ -87,6 +100,7 @@ int RunClient(int argc, char** argv) {
     fmt::print("\n");
   }
   const bool ok = outcome == "granted" || outcome == "released" || outcome == "status" ||
+                  outcome == "use-accepted" ||
                   (!wait && (outcome == "requested" || outcome == "queued"));
   return ok ? 0 : 1;
 }
