@@ -94,7 +94,7 @@ struct Options {
   // Diagnostics, to locate costs (NOT the shipped configuration; printed as such):
   //   sync-off           PRAGMA synchronous=OFF (not durable: isolates the fsync cost)
   //   no-event-indexes   drops the events table's secondary indexes (isolates their write cost)
-  //   drop-index=NAME    drops one index (e.g. events_by_rover)
+  //   drop-index=NAME    drops one index (e.g. events_by_rover_in_block)
   //   cache-mib=N        PRAGMA cache_size of N MiB (SQLite's default is 2 MiB)
   //   checkpoint=N       PRAGMA wal_autocheckpoint=N pages (default 1000)
   //   no-log             records are dropped, not staged (the core and this harness alone)
@@ -205,7 +205,8 @@ std::string DiagnosticSql(const std::string& what) {
   if (what == "no-log") return "";  // handled by the driver
   if (what == "sync-off") return "PRAGMA synchronous=OFF";
   if (what == "no-event-indexes") {
-    return "DROP INDEX events_by_resource; DROP INDEX events_by_rover; DROP INDEX events_by_request; "
+    return "DROP INDEX events_by_resource_in_block; DROP INDEX events_by_rover_in_block; "
+           "DROP INDEX events_by_request_in_block; "
            "DROP INDEX events_by_epoch";
   }
   if (what.starts_with("drop-index=")) return fmt::format("DROP INDEX \"{}\"", what.substr(11));
@@ -333,7 +334,7 @@ class Driver {
     const auto started = WallClock::now();
     records_ += out.to_persist.size();
     if (no_log_) out.to_persist.clear();
-    if (auto ok = log_->Stage(out.to_persist); !ok) Die(ok.error().message);
+    if (auto ok = log_->Stage(std::move(out.to_persist)); !ok) Die(ok.error().message);
     stage_ns_ += Since(started);
     for (auto& o : out.to_send) to_send_.push_back(std::move(o));
   }
@@ -442,10 +443,11 @@ void RunPairs(const Options& o, std::size_t batch) {
              Distribution(std::move(latencies)));
   PrintBreakdown(driver, decisions);
   fmt::print("    {}\n", CpuLine(usage, static_cast<double>(pairs), "pairs"));
-  if (batch >= 4096) {
+  if (batch >= SqliteLeaseLog::kMaxStagedRecords) {
     fmt::print(
-        "    (storage::GroupCommit commits by itself once 4096 writes are staged: at this batch size the "
-        "commit + fsync shows under Stage)\n");
+        "    (SqliteLeaseLog commits by itself once {} records are staged: at this batch size the "
+        "commit + fsync shows under Stage)\n",
+        SqliteLeaseLog::kMaxStagedRecords);
   }
   fmt::print("    epoch log: {:.1f} MiB (db + wal)\n", static_cast<double>(driver.FileBytes()) / (1 << 20));
 }

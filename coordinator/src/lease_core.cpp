@@ -36,6 +36,15 @@ std::string D(clock::Duration d) { return clock::FormatDuration(d); }
 
 clock::Duration Abs(clock::Duration d) { return d < clock::Duration(0) ? -d : d; }
 
+// Every field of PolicyInputs (the assertion fails when one is added: compare it here too).
+static_assert(sizeof(clock::PolicyInputs) == 64, "PolicyInputs changed: update SameInputs");
+bool SameInputs(const clock::PolicyInputs& a, const clock::PolicyInputs& b) {
+  return a.path.owlt == b.path.owlt && a.path.contact_wait_max == b.path.contact_wait_max &&
+         a.requester.drift_ppm == b.requester.drift_ppm && a.requester.skew == b.requester.skew &&
+         a.coordinator.drift_ppm == b.coordinator.drift_ppm && a.coordinator.skew == b.coordinator.skew &&
+         a.processing_margin == b.processing_margin;
+}
+
 bool ValidName(const ResourceName& name) {
   return !name.tenant.empty() && !name.resource.empty() && name.tenant.size() <= kMaxNameBytes &&
          name.resource.size() <= kMaxNameBytes;
@@ -47,6 +56,7 @@ LeaseCore::LeaseCore(LeaseCoreConfig config, LeaseTable restored, PolicySource p
     : config_(config), policy_(std::move(policy)) {
   if (config_.epoch == 0) Die("constructed with epoch 0: start an epoch (LeaseLog::StartEpoch) first");
   if (!policy_) Die("constructed without a policy source");
+  term_memo_.reserve(kTermMemoSize);
   now = Now(now);
   for (auto& [name, state] : restored.resources) {
     if (state.Empty()) continue;
@@ -290,7 +300,7 @@ void LeaseCore::HandleAcquire(NodeNumber from, const Acquire& m, clock::DtnTime 
              now);
     return;
   }
-  const auto term = policy.LeaseTerm(m.term);
+  const TermResult& term = LeaseTerm(policy, m.term);
   if (!term) {
     SendDeny({.to = from,
               .request = m.h,
@@ -356,7 +366,7 @@ void LeaseCore::HandleRenew(NodeNumber from, const Renew& m, clock::DtnTime now)
   Resource* r = index ? &resources_[*index] : nullptr;
   if (r && r->lease && r->lease->token == m.token && r->lease->holder == from) {
     Lease& l = *r->lease;
-    const auto term = policy_(from, now).LeaseTerm(m.term);
+    const TermResult& term = LeaseTerm(policy_(from, now), m.term);
     if (!term) {
       SendDeny({.to = from,
                 .request = m.h,
@@ -459,7 +469,7 @@ void LeaseCore::OnLeaseExpiry(ResourceIndex index, FencingToken token, clock::Dt
     Die(fmt::format("expiry timer for {} token {} without that lease", r.name.ToString(), token));
   }
   const Lease l = *r.lease;
-  const clock::Explained margin = policy_(l.holder, now).RegrantMargin(l.term);
+  const clock::Explained& margin = RegrantMargin(policy_(l.holder, now), l.term);
   const clock::DtnTime regrant_at = l.expires + margin.value;
   EndLease(index, /*expired=*/true, regrant_at, now,
            fmt::format("expired in the coordinator's view at {}; no re-grant before {}", Ms(l.expires),
@@ -511,7 +521,7 @@ void LeaseCore::GrantNext(ResourceIndex index, clock::DtnTime now) {
                now);
       continue;
     }
-    const auto term = policy_(w.requester, now).LeaseTerm(w.term);
+    const TermResult& term = LeaseTerm(policy_(w.requester, now), w.term);
     if (!term) {  // the path grew longer while it waited
       live_.erase({w.requester, w.request_id});
       SendDeny({.to = w.requester,
@@ -620,20 +630,56 @@ void LeaseCore::Remember(NodeNumber requester, RequestId id, Answer answer) {
     it = memory_.emplace(requester, RequesterMemory{}).first;
   }
   RequesterMemory& m = it->second;
-  m.answers.insert_or_assign(id, std::move(answer));
+  const auto at = std::lower_bound(m.answers.begin(), m.answers.end(), id,
+                                   [](const auto& entry, RequestId value) { return entry.first < value; });
+  if (at != m.answers.end() && at->first == id) {
+    at->second = std::move(answer);
+  } else {
+    m.answers.emplace(at, id, std::move(answer));
+  }
   while (m.answers.size() > config_.limits.max_request_ids_per_requester) {
-    const RequestId oldest = m.answers.begin()->first;
+    const RequestId oldest = m.answers.front().first;
     m.forgotten_up_to = m.any_forgotten ? std::max(m.forgotten_up_to, oldest) : oldest;
     m.any_forgotten = true;
-    m.answers.erase(m.answers.begin());
+    m.answers.pop_front();
   }
 }
 
 const LeaseCore::Answer* LeaseCore::Recall(NodeNumber requester, RequestId id) const {
   const auto it = memory_.find(requester);
   if (it == memory_.end()) return nullptr;
-  const auto answer = it->second.answers.find(id);
-  return answer == it->second.answers.end() ? nullptr : &answer->second;
+  const auto& answers = it->second.answers;
+  const auto at = std::lower_bound(answers.begin(), answers.end(), id,
+                                   [](const auto& entry, RequestId value) { return entry.first < value; });
+  return at == answers.end() || at->first != id ? nullptr : &at->second;
+}
+
+const LeaseCore::TermResult& LeaseCore::LeaseTerm(const clock::TimeoutPolicy& policy,
+                                                  clock::Duration requested) {
+  return Memoized(policy, requested, /*regrant_margin=*/false);
+}
+
+const clock::Explained& LeaseCore::RegrantMargin(const clock::TimeoutPolicy& policy, clock::Duration term) {
+  return *Memoized(policy, term, /*regrant_margin=*/true);
+}
+
+const LeaseCore::TermResult& LeaseCore::Memoized(const clock::TimeoutPolicy& policy, clock::Duration term,
+                                                 bool regrant_margin) {
+  const clock::PolicyInputs& in = policy.inputs();
+  for (const TermMemo& memo : term_memo_) {
+    if (memo.term == term && memo.regrant_margin == regrant_margin && SameInputs(memo.inputs, in))
+      return memo.result;
+  }
+  TermMemo memo{in, term, regrant_margin,
+                regrant_margin ? TermResult(policy.RegrantMargin(term)) : policy.LeaseTerm(term)};
+  if (term_memo_.size() < kTermMemoSize) {
+    term_memo_.push_back(std::move(memo));
+    return term_memo_.back().result;
+  }
+  TermMemo& slot = term_memo_[term_memo_next_];
+  term_memo_next_ = (term_memo_next_ + 1) % kTermMemoSize;
+  slot = std::move(memo);
+  return slot.result;
 }
 
 clock::DtnTime LeaseCore::GiveUpAt(const clock::TimeoutPolicy& policy, clock::DtnTime deadline) {

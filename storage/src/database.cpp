@@ -207,6 +207,17 @@ Statement& Statement::Bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::BindUnowned(int index, std::string_view text) {
+  const char* data = text.data() != nullptr ? text.data() : "";
+  if (!stmt_) {
+    RecordBindError(SQLITE_MISUSE, index, "a text");
+  } else if (int rc = sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_STATIC, SQLITE_UTF8);
+             rc != SQLITE_OK) {
+    RecordBindError(rc, index, "a text");
+  }
+  return *this;
+}
+
 Statement& Statement::Bind(int index, std::span<const std::uint8_t> blob) {
   if (!stmt_) {
     RecordBindError(SQLITE_MISUSE, index, "a blob");

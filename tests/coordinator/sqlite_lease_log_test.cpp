@@ -13,6 +13,8 @@
 
 #include "core_harness.h"
 #include "storage/database.h"
+#include "storage/epoch_store.h"
+#include "storage/schema.h"
 
 namespace ics::coordinator::testing {
 namespace {
@@ -160,6 +162,110 @@ TEST_CASE("epoch log: events cannot be deleted, and the coordinator never update
   CHECK(Count(*log) == before);
 }
 
+// Copies the log at `from` into a new file at `to` in schema version 1 (as builds before version 2
+// wrote it): the same events, lease table, waiters and epochs.
+void WriteVersion1Copy(const std::string& from, const std::string& to) {
+  auto db = storage::Database::Open(to);
+  REQUIRE(db.has_value());
+  const storage::SchemaSpec& spec = EpochLogSchema();
+  const storage::SchemaSpec v1{spec.name, spec.application_id, spec.migrations.first(1)};
+  REQUIRE(storage::Migrate(*db, v1).has_value());
+  REQUIRE(storage::EpochStore::Open(*db).has_value());
+  auto ok = db->Exec(fmt::format(
+      "ATTACH '{}' AS src; INSERT INTO main.events SELECT * FROM src.events; "
+      "INSERT INTO main.resources SELECT * FROM src.resources; INSERT INTO main.leases SELECT * FROM "
+      "src.leases; "
+      "INSERT INTO main.waiters SELECT * FROM src.waiters; INSERT INTO main.epochs SELECT * FROM src.epochs; "
+      "DETACH src",
+      from));
+  REQUIRE_MESSAGE(ok.has_value(), ok.error().message);
+}
+
+std::int64_t SchemaCount(storage::Database& db, std::string_view where) {
+  auto n = db.QueryInt(fmt::format("SELECT count(*) FROM sqlite_schema WHERE {}", where));
+  REQUIRE(n.has_value());
+  return n->value_or(-1);
+}
+
+TEST_CASE("epoch log: a version-1 log is migrated to version 2 with its events and lease table intact") {
+  TempDir dir;
+  Harness h;
+  LeaseTable before;
+  {
+    auto log = OpenLog(dir);
+    REQUIRE(log->StartEpoch("start", kT0).value() == 1);
+    Session(h);
+    REQUIRE(log->Append(h.log->events()).has_value());
+    before = log->LoadState().value();
+  }
+  WriteVersion1Copy(dir.File("epochlog.db"), dir.File("v1.db"));
+  {
+    auto v1 = storage::Database::Open(dir.File("v1.db"));
+    REQUIRE(v1.has_value());
+    CHECK(v1->QueryInt("PRAGMA user_version")->value_or(0) == 1);
+    CHECK(SchemaCount(*v1, "type = 'table' AND name IN ('resources', 'leases')") == 2);
+  }
+
+  auto opened = SqliteLeaseLog::Open(dir.File("v1.db"));
+  REQUIRE_MESSAGE(opened.has_value(), opened.error().message);
+  SqliteLeaseLog& log = **opened;
+  storage::Database& db = log.database();
+  CHECK(db.QueryInt("PRAGMA user_version")->value_or(0) == 2);
+  CHECK(SchemaCount(db, "name IN ('events_by_resource', 'events_by_rover', 'events_by_request')") == 0);
+  CHECK(SchemaCount(db, "type = 'index' AND name LIKE 'events\\_by\\_%\\_in\\_block' ESCAPE '\\'") == 3);
+  CHECK(SchemaCount(db, "type = 'view' AND name IN ('resources', 'leases')") == 2);
+  CHECK(Count(log) == static_cast<std::int64_t>(h.log->events().size()) + 1);
+  CHECK(log.LoadState().value() == before);
+  CHECK(log.CurrentEpoch().value() == 1);
+
+  // It goes on as a version-2 log: the waiter queued before the migration is granted (and leaves
+  // the queue) when the holder releases after a restart.
+  REQUIRE(log.StartEpoch("restart", kT0 + 400s).value() == 2);
+  auto memory = std::make_shared<InMemoryLeaseLog>();
+  REQUIRE(memory->Append(h.log->events()).has_value());
+  Harness after(2, {}, log.LoadState().value(), kT0 + 400s, memory);
+  REQUIRE(log.Append(after.last_persisted).has_value());
+  after.ReleaseAt(3, 1, kPad, 2, kT0 + 401s);  // pad: release token 2, grant token 3 to node 5
+  REQUIRE(log.Append(after.last_persisted).has_value());
+  const LeaseTable now = log.LoadState().value();
+  CHECK(now == memory->LoadState().value());
+  CHECK(now == after.core->Snapshot());
+  CHECK(now.resources.at(kPad).lease->holder == 5);
+  CHECK(now.resources.at(kPad).lease->token == 3);
+  CHECK(now.resources.at(kPad).waiters.empty());
+}
+
+TEST_CASE(
+    "epoch log: records staged without a copy are all written by one Flush, and a batch too big flushes "
+    "itself") {
+  TempDir dir;
+  auto log = OpenLog(dir);
+  REQUIRE(log->StartEpoch("start", kT0).value() == 1);
+  Harness h;
+  Session(h);
+  std::vector<LogRecord> records = h.log->events();
+  const auto n = static_cast<std::int64_t>(records.size());
+  REQUIRE(log->Stage(std::move(records)).has_value());
+  CHECK(records.empty());
+  CHECK(log->staged() == static_cast<std::size_t>(n));
+  CHECK(Count(*log) == 1);  // nothing written before the Flush
+  REQUIRE(log->Flush().has_value());
+  CHECK(log->staged() == 0);
+  CHECK(Count(*log) == n + 1);
+  CHECK(log->LoadState().value() == h.log->LoadState().value());
+
+  LogRecord refused;
+  refused.kind = EventKind::kStaleEpoch;
+  refused.at = kT0 + 500s;
+  refused.epoch = 1;
+  refused.resource = kDrill;
+  refused.reason = "stale";
+  const std::vector<LogRecord> many(SqliteLeaseLog::kMaxStagedRecords, refused);
+  REQUIRE(log->Stage(many).has_value());
+  CHECK(log->staged() == 0);  // the full batch committed itself
+  CHECK(Count(*log, "kind = 'stale_epoch'") == static_cast<std::int64_t>(SqliteLeaseLog::kMaxStagedRecords));
+}
+
 TEST_CASE("epoch log: a foreign or newer or non-SQLite file is refused and left untouched") {
   TempDir dir;
   {
@@ -178,7 +284,7 @@ TEST_CASE("epoch log: a foreign or newer or non-SQLite file is refused and left 
 
   {
     auto log = OpenLog(dir);
-    REQUIRE(log->database().Exec("PRAGMA user_version = 2").has_value());
+    REQUIRE(log->database().Exec("PRAGMA user_version = 3").has_value());
   }
   auto newer = SqliteLeaseLog::OpenInDirectory(dir.path);
   REQUIRE_FALSE(newer.has_value());

@@ -215,11 +215,13 @@ std::expected<void, Error> GenerateLog(const std::string& path, const GenerateOp
   }
 
   // The lease table, as SqliteLeaseLog would have left it.
+  // (schema version 2: one resource_state row per resource, the lease in its columns)
   auto put_resource = db->Prepare(
-      "INSERT INTO resources(tenant, resource, last_token, hold_until_dtn_ms) VALUES('mars', ?1, ?2, ?3)");
+      "INSERT INTO resource_state(tenant, resource, last_token, hold_until_dtn_ms) "
+      "VALUES('mars', ?1, ?2, ?3)");
   auto put_lease = db->Prepare(
-      "INSERT INTO leases(tenant, resource, rover, request_id, token, term_ms, expires_dtn_ms, granted_epoch, "
-      "granted_seq, policy) VALUES('mars', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      "UPDATE resource_state SET rover = ?2, request_id = ?3, token = ?4, term_ms = ?5, expires_dtn_ms = ?6, "
+      "granted_epoch = ?7, granted_seq = ?8, policy = ?9 WHERE tenant = 'mars' AND resource = ?1");
   auto put_waiter = db->Prepare(
       "INSERT INTO waiters(tenant, resource, rover, request_id, term_ms, deadline_dtn_ms) VALUES('mars', ?1, ?2, ?3, "
       "?4, ?5)");

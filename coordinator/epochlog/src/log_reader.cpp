@@ -11,6 +11,7 @@
 #include <fstream>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "coordinator/sqlite_lease_log.h"
 #include "storage/schema.h"
@@ -168,9 +169,27 @@ std::expected<storage::Statement, Error> LogReader::Prepare(std::string_view sql
 }
 
 std::expected<EventCursor, Error> LogReader::Events(const EventFilter& f) {
-  std::string sql(kEventSelect);
-  sql += f.texts ? "reason, policy FROM events" : "CASE WHEN kind = 'deny' THEN reason ELSE '' END, '' FROM events";
+  // From schema version 2 on, the resource, rover and request-id indexes lead with the event's
+  // block (seq >> kEventBlockShift), so a lookup by one of them walks the blocks of the log (of
+  // the epoch, when one is given): one index seek per block, in seq order.
+  const bool by_block =
+      schema_version_ >= coordinator::kEventLogBlocksFromVersion && (f.resource || f.rover || f.request_id);
+  std::string sql;
+  if (by_block) {
+    const std::string_view scope = f.epoch ? " WHERE epoch = ?5" : "";
+    sql = fmt::format(
+        "WITH RECURSIVE block_range(lo, hi) AS (SELECT "
+        "ifnull((SELECT seq FROM events{0} ORDER BY seq LIMIT 1), 0) >> {1}, "
+        "ifnull((SELECT seq FROM events{0} ORDER BY seq DESC LIMIT 1), 0) >> {1}), "
+        "block(k) AS (SELECT lo FROM block_range UNION ALL "
+        "SELECT k + 1 FROM block, block_range WHERE k < hi) ",
+        scope, coordinator::kEventBlockShift);
+  }
+  sql += kEventSelect;
+  sql += f.texts ? "reason, policy" : "CASE WHEN kind = 'deny' THEN reason ELSE '' END, ''";
+  sql += by_block ? " FROM block CROSS JOIN events" : " FROM events";
   std::vector<std::string> where;
+  if (by_block) where.push_back(fmt::format("(seq >> {}) = block.k", coordinator::kEventBlockShift));
   if (f.resource) where.push_back("tenant = ?1 AND resource = ?2");
   if (f.rover) where.push_back("rover = ?3");
   if (f.request_id) where.push_back("request_id = ?4");

@@ -49,11 +49,13 @@
 
 #include <cstdint>
 #include <deque>
+#include <expected>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -173,7 +175,9 @@ class LeaseCore {
     FencingToken token = 0;
   };
   struct RequesterMemory {
-    std::map<RequestId, Answer> answers;
+    // Ascending request id. Ids mostly rise, so an answer is appended at the back and the oldest
+    // leaves at the front: no node allocation per answer, as a std::map would make.
+    std::deque<std::pair<RequestId, Answer>> answers;
     RequestId forgotten_up_to = 0;  // ids at or below were forgotten (0: none)
     bool any_forgotten = false;
   };
@@ -225,7 +229,32 @@ class LeaseCore {
   LeaseCoreConfig config_;
   PolicySource policy_;
   std::vector<Resource> resources_;
-  std::map<ResourceName, ResourceIndex> by_name_;
+  struct ResourceNameHash {
+    std::size_t operator()(const ResourceName& name) const noexcept {
+      const std::size_t a = std::hash<std::string_view>()(name.tenant);
+      return a ^ (std::hash<std::string_view>()(name.resource) + 0x9E3779B97F4A7C15ull + (a << 6) + (a >> 2));
+    }
+  };
+  // LeaseTerm and RegrantMargin are pure functions of the policy inputs and the term, and each
+  // formats its explanation: the last kTermMemoSize results are kept and reused, since requests
+  // mostly come over a few paths with a few terms.
+  using TermResult = std::expected<clock::Explained, clock::Explained>;
+  struct TermMemo {
+    clock::PolicyInputs inputs;
+    clock::Duration term{0};
+    bool regrant_margin = false;  // RegrantMargin(term), else LeaseTerm(term)
+    TermResult result;
+  };
+  static constexpr std::size_t kTermMemoSize = 8;
+  // policy.LeaseTerm(requested) (or RegrantMargin(term) in the value), memoized. The reference is
+  // valid until the next call of either.
+  const TermResult& LeaseTerm(const clock::TimeoutPolicy& policy, clock::Duration requested);
+  const clock::Explained& RegrantMargin(const clock::TimeoutPolicy& policy, clock::Duration term);
+  const TermResult& Memoized(const clock::TimeoutPolicy& policy, clock::Duration term, bool regrant_margin);
+
+  std::unordered_map<ResourceName, ResourceIndex, ResourceNameHash> by_name_;
+  std::vector<TermMemo> term_memo_;  // round-robin, at most kTermMemoSize
+  std::size_t term_memo_next_ = 0;
   std::unordered_map<RequestKey, ResourceIndex, RequestKeyHash> live_;  // holders and waiters
   std::unordered_map<NodeNumber, RequesterMemory> memory_;
   std::set<Timer> timers_;

@@ -2,9 +2,10 @@
 // of truth (the ics-epochlog tool reads it). One file, `epochlog.db`, in the coordinator's data
 // directory, holding:
 //   events     append-only: every epoch start and every lease event with its reason and the
-//              timeout-policy explanation of the time (UPDATE and DELETE abort, by trigger);
-//   resources, leases, waiters
-//              the current lease table, updated in the same transaction as the events that
+//              timeout-policy explanation of the time (DELETE aborts, by trigger);
+//   resource_state, waiters
+//              the current lease table (one row per resource, its lease in the row; `resources`
+//              and `leases` are views of it), updated in the same transaction as the events that
 //              change it, so a restart reads the table instead of replaying the events;
 //   epochs     storage::EpochStore's counter (epoch, reason, started_dtn_ms).
 // PRAGMA application_id = kEpochLogApplicationId ('ICSE'); PRAGMA user_version = the schema
@@ -20,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "coordinator/lease_log.h"
 #include "storage/database.h"
@@ -29,6 +31,11 @@ namespace ics::coordinator {
 
 inline constexpr std::string_view kEpochLogFileName = "epochlog.db";
 inline constexpr std::int32_t kEpochLogApplicationId = 0x49435345;  // "ICSE"
+// From schema version 2 on, events are indexed by resource, rover and request id within blocks
+// of 2^kEventBlockShift consecutive seqs: the index keys are (seq >> kEventBlockShift, field).
+// A reader looking up one resource (rover, request id) seeks once per block.
+inline constexpr int kEventBlockShift = 12;
+inline constexpr int kEventLogBlocksFromVersion = 2;
 
 // The schema (application id and migrations), for readers: storage::CheckSchema(db, EpochLogSchema()).
 const storage::SchemaSpec& EpochLogSchema();
@@ -53,15 +60,22 @@ class SqliteLeaseLog final : public LeaseLog {
   std::expected<LeaseTable, LogError> LoadState() const override;
 
   // Group commit for drivers that gather several core outputs per turn: Stage queues records
-  // (no I/O unless the batch is full), Flush commits everything staged in one transaction.
+  // (no I/O unless kMaxStagedRecords are waiting: then it flushes them itself), Flush commits
+  // everything staged in one transaction. On a failed Flush every staged record is dropped (none
+  // was written). The rvalue overload takes the records without copying them (`records` is left
+  // empty).
+  static constexpr std::size_t kMaxStagedRecords = 16'384;
   std::expected<void, LogError> Stage(std::span<const LogRecord> records);
+  std::expected<void, LogError> Stage(std::vector<LogRecord>&& records);
   std::expected<void, LogError> Flush();
+  std::size_t staged() const;  // records waiting for the next Flush
 
   const std::string& path() const;
   storage::Database& database();  // for tests and tools in this component
 
  private:
   struct Impl;
+  std::expected<void, LogError> FlushIfFull();
   explicit SqliteLeaseLog(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -79,6 +79,10 @@ class Statement {
   Statement& Bind(int index, double value);
   Statement& Bind(int index, std::string_view text);
   Statement& Bind(int index, const char* text) { return Bind(index, std::string_view(text)); }
+  // Binds the text without copying it (Bind copies). REQUIRES: the text stays valid and unchanged
+  // until the statement's next Step/Run has returned and the index is bound again (or the
+  // statement is Reset) before any later Step: SQLite reads it in place.
+  Statement& BindUnowned(int index, std::string_view text);
   Statement& Bind(int index, std::span<const std::uint8_t> blob);
   Statement& BindNull(int index);
   template <typename T>
