@@ -9,7 +9,7 @@ clock::TimeoutPolicy PlanPolicy::For(clock::NodeNumber peer, clock::DtnTime now,
     if (peer == config_.self) {
       bounds = clock::PathBounds{};  // a local requester: no light time, no contact wait
     } else if (auto b = dtn::PathBoundsBetween(plan_, config_.self, peer, now, now + config_.horizon,
-                                               config_.message_bytes)) {
+                                               config_.message_bytes, bounds_cache_)) {
       bounds = *b;
     } else {
       // No route over the horizon: assume the worst, so terms are refused with a reason.

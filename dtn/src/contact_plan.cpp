@@ -276,6 +276,7 @@ ContactPlan::ContactPlan(std::vector<Contact> contacts, std::vector<clock::Range
   std::sort(contacts_.begin(), contacts_.end(),
             [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); });
   range_table_ = clock::RangeTable(ranges_);
+  ReindexContacts();
   ReindexRanges();
 }
 
@@ -285,6 +286,32 @@ void ContactPlan::AddContact(const Contact& contact) {
       std::upper_bound(contacts_.begin(), contacts_.end(), contact,
                        [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); });
   contacts_.insert(pos, contact);
+  ReindexContacts();
+}
+
+void ContactPlan::ReindexContacts() {
+  end_max_.resize(contacts_.size());
+  from_groups_.clear();
+  for (std::size_t i = 0; i < contacts_.size(); ++i) {
+    const Contact& c = contacts_[i];
+    if (from_groups_.empty() || from_groups_.back().from != c.from) {
+      from_groups_.push_back(FromGroup{c.from, i, i});
+      end_max_[i] = c.end;
+    } else {
+      end_max_[i] = std::max(c.end, end_max_[i - 1]);
+    }
+    from_groups_.back().end = i + 1;
+  }
+  destinations_.clear();
+  for (const Contact& c : contacts_) destinations_.push_back(c.to);
+  std::sort(destinations_.begin(), destinations_.end());
+  destinations_.erase(std::unique(destinations_.begin(), destinations_.end()), destinations_.end());
+}
+
+const ContactPlan::FromGroup* ContactPlan::GroupOf(NodeNumber from) const {
+  auto it = std::lower_bound(from_groups_.begin(), from_groups_.end(), from,
+                             [](const FromGroup& g, NodeNumber n) { return g.from < n; });
+  return it != from_groups_.end() && it->from == from ? &*it : nullptr;
 }
 
 void ContactPlan::AddRange(const clock::RangeEntry& range) {
@@ -308,33 +335,52 @@ void ContactPlan::ReindexRanges() {
     const PairRange& prev = pair_ranges_[i - 1];
     if (prev.lo == r.lo && prev.hi == r.hi) r.end_max = std::max(r.end, prev.end_max);
   }
+  pair_groups_.clear();
+  for (std::size_t i = 0; i < pair_ranges_.size(); ++i) {
+    const PairRange& r = pair_ranges_[i];
+    if (pair_groups_.empty() || pair_groups_.back().lo != r.lo || pair_groups_.back().hi != r.hi) {
+      pair_groups_.push_back(PairGroup{r.lo, r.hi, i, i});
+    }
+    pair_groups_.back().end = i + 1;
+  }
 }
 
 std::span<const ContactPlan::PairRange> ContactPlan::RangesOf(NodeNumber a, NodeNumber b) const {
-  NodeNumber lo = std::min(a, b);
-  NodeNumber hi = std::max(a, b);
-  auto first = std::lower_bound(pair_ranges_.begin(), pair_ranges_.end(), std::make_pair(lo, hi),
-                                [](const PairRange& r, const std::pair<NodeNumber, NodeNumber>& k) {
-                                  return std::tie(r.lo, r.hi) < std::tie(k.first, k.second);
-                                });
-  auto last = std::upper_bound(first, pair_ranges_.end(), std::make_pair(lo, hi),
-                               [](const std::pair<NodeNumber, NodeNumber>& k, const PairRange& r) {
-                                 return std::tie(k.first, k.second) < std::tie(r.lo, r.hi);
-                               });
-  return {first, last};
+  const NodeNumber lo = std::min(a, b);
+  const NodeNumber hi = std::max(a, b);
+  auto it = std::lower_bound(pair_groups_.begin(), pair_groups_.end(), std::make_pair(lo, hi),
+                             [](const PairGroup& g, const std::pair<NodeNumber, NodeNumber>& k) {
+                               return std::tie(g.lo, g.hi) < std::tie(k.first, k.second);
+                             });
+  if (it == pair_groups_.end() || it->lo != lo || it->hi != hi) return {};
+  return std::span<const PairRange>(pair_ranges_).subspan(it->begin, it->end - it->begin);
 }
 
 std::size_t ContactPlan::ContactsFromBegin(NodeNumber from) const {
-  auto it = std::lower_bound(contacts_.begin(), contacts_.end(), from,
-                             [](const Contact& c, NodeNumber n) { return c.from < n; });
-  return static_cast<std::size_t>(it - contacts_.begin());
+  if (const FromGroup* g = GroupOf(from)) return g->begin;
+  // No contact from `from`: where its contacts would be (an empty range).
+  auto it = std::lower_bound(from_groups_.begin(), from_groups_.end(), from,
+                             [](const FromGroup& x, NodeNumber n) { return x.from < n; });
+  return it == from_groups_.end() ? contacts_.size() : it->begin;
+}
+
+std::size_t ContactPlan::ContactsFromEnd(NodeNumber from) const {
+  const FromGroup* g = GroupOf(from);
+  return g != nullptr ? g->end : ContactsFromBegin(from);
 }
 
 std::span<const Contact> ContactPlan::ContactsFrom(NodeNumber from) const {
-  auto first = contacts_.begin() + static_cast<std::ptrdiff_t>(ContactsFromBegin(from));
-  auto last = std::upper_bound(first, contacts_.end(), from,
-                               [](NodeNumber n, const Contact& c) { return n < c.from; });
-  return {first, last};
+  const FromGroup* g = GroupOf(from);
+  if (g == nullptr) return {};
+  return std::span<const Contact>(contacts_).subspan(g->begin, g->end - g->begin);
+}
+
+std::size_t ContactPlan::ContactsFromNotEndedBy(NodeNumber from, DtnTime t) const {
+  const FromGroup* g = GroupOf(from);
+  if (g == nullptr) return ContactsFromBegin(from);
+  const auto first = end_max_.begin() + static_cast<std::ptrdiff_t>(g->begin);
+  const auto last = end_max_.begin() + static_cast<std::ptrdiff_t>(g->end);
+  return static_cast<std::size_t>(std::upper_bound(first, last, t) - end_max_.begin());
 }
 
 std::vector<Contact> ContactPlan::ContactsBetween(NodeNumber a, NodeNumber b) const {
@@ -347,7 +393,9 @@ std::vector<Contact> ContactPlan::ContactsBetween(NodeNumber a, NodeNumber b) co
 
 std::optional<Contact> ContactPlan::ContactAt(NodeNumber from, NodeNumber to, DtnTime t) const {
   std::optional<Contact> best;
-  for (const Contact& c : ContactsFrom(from)) {
+  const std::size_t end = ContactsFromEnd(from);
+  for (std::size_t i = ContactsFromNotEndedBy(from, t); i < end; ++i) {
+    const Contact& c = contacts_[i];
     if (c.start > t) break;  // sorted by start
     if (c.to == to && t < c.end && (!best || c.rate_bytes_per_s > best->rate_bytes_per_s)) best = c;
   }
@@ -356,7 +404,9 @@ std::optional<Contact> ContactPlan::ContactAt(NodeNumber from, NodeNumber to, Dt
 
 std::optional<DtnTime> ContactPlan::NextContactStart(NodeNumber from, NodeNumber to, DtnTime t) const {
   std::optional<DtnTime> best;
-  for (const Contact& c : ContactsFrom(from)) {
+  const std::size_t end = ContactsFromEnd(from);
+  for (std::size_t i = ContactsFromNotEndedBy(from, t); i < end; ++i) {
+    const Contact& c = contacts_[i];
     if (c.to != to || c.end <= t) continue;
     DtnTime open = std::max(c.start, t);
     if (!best || open < *best) best = open;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <tuple>
 
 namespace ics::dtn {
 namespace {
@@ -18,11 +19,9 @@ bool Contains(const std::vector<NodeNumber>& nodes, NodeNumber n) {
   return std::find(nodes.begin(), nodes.end(), n) != nodes.end();
 }
 
-// Min-heap order on (arrival, contact index): ties broken by index keep the search
-// deterministic.
-bool HeapAfter(const std::pair<std::int64_t, std::uint32_t>& x,
-               const std::pair<std::int64_t, std::uint32_t>& y) {
-  return x > y;
+// Min-heap order on (key, kind, value); see RouteWorkspace::HeapEntry.
+bool HeapAfter(const RouteWorkspace::HeapEntry& x, const RouteWorkspace::HeapEntry& y) {
+  return std::tie(x.key_ms, x.kind, x.value) > std::tie(y.key_ms, y.kind, y.value);
 }
 
 }  // namespace
@@ -40,6 +39,11 @@ std::optional<Duration> TransmissionTime(std::uint64_t size_bytes, std::uint64_t
   }
   std::uint64_t seconds = size_bytes / rate_bytes_per_s;
   if (seconds > static_cast<std::uint64_t>(kPlanSecondsMax)) return std::nullopt;
+  const std::uint64_t rem = size_bytes % rate_bytes_per_s;
+  if (rate_bytes_per_s <= std::numeric_limits<std::uint64_t>::max() / 1000 - 1) {  // the common case: no overflow
+    const std::uint64_t rem_ms = (rem * 1000 + rate_bytes_per_s - 1) / rate_bytes_per_s;
+    return Duration(static_cast<std::int64_t>(seconds) * 1000 + static_cast<std::int64_t>(rem_ms));
+  }
   // remainder * 1000 may not fit 64 bits when the rate is above 1.8e16 bytes/s.
   __extension__ using U128 = unsigned __int128;
   U128 rem_ms =
@@ -50,6 +54,7 @@ std::optional<Duration> TransmissionTime(std::uint64_t size_bytes, std::uint64_t
 std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
                                std::uint64_t size_bytes, DtnTime expiry, const RouteOptions& options,
                                RouteWorkspace& ws) {
+  using Entry = RouteWorkspace::HeapEntry;
   if (from == to) return Route{{}, to, at, Duration(0)};
   if (at > expiry || Contains(options.excluded_nodes, to) || options.hops_max == 0) return std::nullopt;
 
@@ -59,19 +64,40 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     std::fprintf(stderr, "ics::dtn FindRoute: plan has more than 2^32 contacts\n");
     std::abort();
   }
-  ws.arrival_ms_.assign(n, kUnreached);
-  ws.departure_ms_.resize(n);
-  ws.predecessor_.resize(n);
-  ws.hops_.resize(n);
-  ws.state_.assign(n, kUnseen);
-  ws.expanded_.assign(n, 0);
+  // Resetting only what the last search touched keeps the cost of a search independent of the
+  // plan's size (a year-long plan has hundreds of thousands of contacts; a search visits a few).
+  if (ws.state_.size() != n) {
+    ws.arrival_ms_.assign(n, kUnreached);
+    ws.departure_ms_.resize(n);
+    ws.predecessor_.resize(n);
+    ws.hops_.resize(n);
+    ws.state_.assign(n, kUnseen);
+    ws.expanded_.assign(n, 0);
+  } else {
+    for (std::uint32_t i : ws.touched_) {
+      ws.arrival_ms_[i] = kUnreached;
+      ws.state_[i] = kUnseen;
+      ws.expanded_[i] = 0;
+    }
+  }
+  ws.touched_.clear();
   ws.heap_.clear();
+  ws.cursors_.clear();
   for (std::size_t index : options.excluded_contacts) {
-    if (index < n) ws.state_[index] = kExcluded;
+    if (index < n) {
+      ws.state_[index] = kExcluded;
+      ws.touched_.push_back(static_cast<std::uint32_t>(index));
+    }
   }
 
   // The earliest arrival at the destination queued so far: an upper bound on the answer.
   std::int64_t best_ms = kUnreached;
+  // A contact starting after the expiry cannot deliver in time (arrival >= departure >= start).
+  const std::int64_t start_limit_ms = expiry.millis() < kUnreached ? expiry.millis() + 1 : kUnreached;
+  auto push = [&](Entry e) {
+    ws.heap_.push_back(e);
+    std::push_heap(ws.heap_.begin(), ws.heap_.end(), HeapAfter);
+  };
 
   // Offers contact `index` to a bundle ready at its sending node at `ready` after `hops` hops.
   auto relax = [&](std::size_t index, DtnTime ready, std::uint32_t hops, std::int32_t predecessor) {
@@ -102,22 +128,47 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     ws.predecessor_[index] = predecessor;
     ws.hops_[index] = hops;
     ws.state_[index] = kQueued;
+    ws.touched_.push_back(static_cast<std::uint32_t>(index));
     if (c.to == to) best_ms = std::min(best_ms, arrival.millis());
-    ws.heap_.emplace_back(arrival.millis(), static_cast<std::uint32_t>(index));
-    std::push_heap(ws.heap_.begin(), ws.heap_.end(), HeapAfter);
+    push(Entry{arrival.millis(), Entry::kContact, static_cast<std::uint32_t>(index)});
   };
 
-  {
-    std::size_t begin = plan.ContactsFromBegin(from);
-    std::size_t count = plan.ContactsFrom(from).size();
-    for (std::size_t i = begin; i < begin + count && contacts[i].start.millis() < best_ms; ++i)
-      relax(i, at, 1, -1);
-  }
+  // A node's contacts are offered lazily, in start order, through a cursor in the heap keyed by
+  // the next contact's earliest possible departure max(ready, start), a lower bound on its
+  // arrival. Cursors pop before contacts of an equal key, and among themselves in the order the
+  // nodes were expanded, so every contact is offered, by the same nodes in the same order, before
+  // anything that could arrive after it is settled: the search settles what the eager search (all
+  // of a node's contacts offered at once) settles, but looks only at the contacts that start
+  // before the answer's arrival, not at the rest of the plan.
+  // Contacts that ended by `ready` are skipped by binary search (ContactPlan::ContactsFromNotEndedBy).
+  auto advance = [&](std::uint32_t cursor_id) {
+    RouteWorkspace::Cursor& cur = ws.cursors_[cursor_id];
+    while (cur.next < cur.end && contacts[cur.next].end <= cur.ready) ++cur.next;
+    // Sorted by start: a contact opening after the best arrival found so far cannot beat it.
+    if (cur.next >= cur.end || contacts[cur.next].start.millis() >= std::min(best_ms, start_limit_ms)) return;
+    push(Entry{std::max(cur.ready, contacts[cur.next].start).millis(), Entry::kCursor, cursor_id});
+  };
+  auto expand = [&](NodeNumber node, DtnTime ready, std::uint32_t hops, std::int32_t predecessor) {
+    ws.cursors_.push_back(RouteWorkspace::Cursor{plan.ContactsFromNotEndedBy(node, ready), plan.ContactsFromEnd(node),
+                                                 ready, hops, predecessor});
+    advance(static_cast<std::uint32_t>(ws.cursors_.size() - 1));
+  };
 
+  expand(from, at, 1, -1);
   while (!ws.heap_.empty()) {
     std::pop_heap(ws.heap_.begin(), ws.heap_.end(), HeapAfter);
-    auto [arrival_ms, index] = ws.heap_.back();
+    const Entry top = ws.heap_.back();
     ws.heap_.pop_back();
+    if (top.kind == Entry::kCursor) {
+      RouteWorkspace::Cursor& cur = ws.cursors_[top.value];
+      if (contacts[cur.next].start.millis() >= std::min(best_ms, start_limit_ms)) continue;
+      const std::size_t i = cur.next++;
+      relax(i, cur.ready, cur.hops, cur.predecessor);
+      advance(top.value);
+      continue;
+    }
+    const std::int64_t arrival_ms = top.key_ms;
+    const std::uint32_t index = top.value;
     if (ws.state_[index] != kQueued || arrival_ms != ws.arrival_ms_[index]) continue;  // stale entry
     ws.state_[index] = kSettled;
     const Contact& c = contacts[index];
@@ -144,17 +195,11 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     // Links are FIFO (see the header), so the first, earliest arrival at a node that may still
     // add hops offers every contact out of it its earliest departure: later arrivals at the same
     // node cannot improve any of them. Expanding each node once keeps a search O(C log C).
-    std::size_t begin = plan.ContactsFromBegin(c.to);
+    const std::size_t begin = plan.ContactsFromBegin(c.to);
     if (begin >= n || contacts[begin].from != c.to || ws.expanded_[begin]) continue;
     ws.expanded_[begin] = 1;
-    DtnTime ready = DtnTime::FromMillis(arrival_ms);
-    std::span<const Contact> next = plan.ContactsFrom(c.to);
-    for (std::size_t i = begin; i < begin + next.size(); ++i) {
-      // Sorted by start: a contact opening after the best arrival found so far cannot beat it.
-      if (next[i - begin].start.millis() >= best_ms) break;
-      if (next[i - begin].end <= ready) continue;
-      relax(i, ready, ws.hops_[index] + 1, static_cast<std::int32_t>(index));
-    }
+    ws.touched_.push_back(static_cast<std::uint32_t>(begin));
+    expand(c.to, DtnTime::FromMillis(arrival_ms), ws.hops_[index] + 1, static_cast<std::int32_t>(index));
   }
   return std::nullopt;
 }
@@ -259,10 +304,6 @@ Router::Router(NodeNumber local, const ContactPlan* plan, StaticRoutes static_ro
 void Router::SetPlan(const ContactPlan* plan) {
   plan_ = plan;
   cache_.clear();
-  plan_destinations_.clear();
-  if (plan_ != nullptr) {
-    for (const Contact& c : plan_->contacts()) plan_destinations_.insert(c.to);
-  }
 }
 
 std::optional<Route> Router::Cgr(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,

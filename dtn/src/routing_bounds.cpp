@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
+#include <utility>
 
 #include "dtn/contact_plan.h"
 #include "dtn/routing.h"
@@ -36,35 +38,66 @@ struct Accumulator {
   std::optional<Duration> owlt_min;
   Duration owlt_max{0};
   Duration wait_max{0};
-  void Add(const Route& route) {
-    Duration owlt = route.OwltSum();
+  void Add(Duration owlt, Duration delay) {
     owlt_min = owlt_min ? std::min(*owlt_min, owlt) : owlt;
     owlt_max = std::max(owlt_max, owlt);
-    wait_max = std::max(wait_max, route.delay - owlt);
+    wait_max = std::max(wait_max, delay - owlt);
   }
 };
 
-std::expected<void, std::string> Sweep(const ContactPlan& plan, NodeNumber src, NodeNumber dst, DtnTime from,
-                                       DtnTime to, std::uint64_t size_bytes, RouteWorkspace& ws,
-                                       std::size_t& routes, Accumulator& acc) {
+// One step of a sweep: the route at departure t, reduced to what the bounds need.
+struct SweepStep {
+  bool found = false;
+  bool local = false;
+  Duration owlt{0};
+  Duration delay{0};
+  DtnTime latest;
+};
+
+SweepStep ComputeStep(const ContactPlan& plan, NodeNumber src, NodeNumber dst, DtnTime t, std::uint64_t size_bytes,
+                      RouteWorkspace& ws) {
+  std::optional<Route> route = FindRoute(plan, src, dst, t, size_bytes, DtnTime::Max(), RouteOptions{}, ws);
+  if (!route) return SweepStep{};
+  if (route->hops.empty()) return SweepStep{true, true, route->OwltSum(), route->delay, t};
+  return SweepStep{true, false, route->OwltSum(), route->delay,
+                   std::max(LatestDeparture(plan, *route, size_bytes), t)};
+}
+
+// Sweeps departures [from, to] from src to dst; `step` gives the step at a departure.
+template <typename StepAt>
+std::expected<void, std::string> Sweep(NodeNumber src, NodeNumber dst, DtnTime from, DtnTime to, std::size_t& routes,
+                                       Accumulator& acc, StepAt&& step_at) {
   DtnTime t = from;
   while (true) {
     if (++routes > kPathBoundsRoutesMax) {
       return std::unexpected(fmt::format("path bounds {} <-> {}: more than {} routes over the interval", src,
                                          dst, kPathBoundsRoutesMax));
     }
-    std::optional<Route> route = FindRoute(plan, src, dst, t, size_bytes, DtnTime::Max(), RouteOptions{}, ws);
-    if (!route) {
+    const SweepStep step = step_at(t);
+    if (!step.found) {
       return std::unexpected(
           fmt::format("no route from node {} to node {} in the contact plan for a message sent at {}", src,
                       dst, t.ToIso8601()));
     }
-    acc.Add(*route);
-    if (route->hops.empty()) return {};
-    DtnTime latest = std::max(LatestDeparture(plan, *route, size_bytes), t);
-    if (latest >= to) return {};
-    t = latest + Duration(1);
+    acc.Add(step.owlt, step.delay);
+    if (step.local || step.latest >= to) return {};
+    t = step.latest + Duration(1);
   }
+}
+
+std::expected<void, std::string> CheckInterval(NodeNumber a, NodeNumber b, DtnTime from, DtnTime to) {
+  if (from > to) {
+    return std::unexpected(fmt::format("path bounds {} <-> {}: interval start {} is after its end {}", a, b,
+                                       from.ToIso8601(), to.ToIso8601()));
+  }
+  return {};
+}
+
+clock::PathBounds BoundsOf(const Accumulator& acc) {
+  clock::PathBounds bounds;
+  bounds.owlt = clock::OwltBound{acc.owlt_min.value_or(Duration(0)), acc.owlt_max};
+  bounds.contact_wait_max = acc.wait_max;
+  return bounds;
 }
 
 }  // namespace
@@ -72,21 +105,46 @@ std::expected<void, std::string> Sweep(const ContactPlan& plan, NodeNumber src, 
 std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan& plan, NodeNumber a,
                                                                 NodeNumber b, DtnTime from, DtnTime to,
                                                                 std::uint64_t size_bytes) {
-  if (from > to) {
-    return std::unexpected(fmt::format("path bounds {} <-> {}: interval start {} is after its end {}", a, b,
-                                       from.ToIso8601(), to.ToIso8601()));
-  }
+  if (auto ok = CheckInterval(a, b, from, to); !ok) return std::unexpected(ok.error());
   RouteWorkspace ws;
   Accumulator acc;
   std::size_t routes = 0;
-  if (auto ok = Sweep(plan, a, b, from, to, size_bytes, ws, routes, acc); !ok)
-    return std::unexpected(ok.error());
-  if (auto ok = Sweep(plan, b, a, from, to, size_bytes, ws, routes, acc); !ok)
-    return std::unexpected(ok.error());
-  clock::PathBounds bounds;
-  bounds.owlt = clock::OwltBound{acc.owlt_min.value_or(Duration(0)), acc.owlt_max};
-  bounds.contact_wait_max = acc.wait_max;
-  return bounds;
+  for (auto [src, dst] : {std::pair{a, b}, std::pair{b, a}}) {
+    auto ok = Sweep(src, dst, from, to, routes, acc,
+                    [&](DtnTime t) { return ComputeStep(plan, src, dst, t, size_bytes, ws); });
+    if (!ok) return std::unexpected(ok.error());
+  }
+  return BoundsOf(acc);
+}
+
+std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan& plan, NodeNumber a,
+                                                                NodeNumber b, DtnTime from, DtnTime to,
+                                                                std::uint64_t size_bytes, PathBoundsCache& cache) {
+  if (auto ok = CheckInterval(a, b, from, to); !ok) return std::unexpected(ok.error());
+  Accumulator acc;
+  std::size_t routes = 0;
+  for (auto [src, dst] : {std::pair{a, b}, std::pair{b, a}}) {
+    using Key = PathBoundsCache::Key;
+    // Steps of this path departing before `from` are behind every later query.
+    const auto first = cache.steps_.lower_bound(Key{src, dst, size_bytes, std::numeric_limits<std::int64_t>::min()});
+    const auto last = cache.steps_.lower_bound(Key{src, dst, size_bytes, from.millis()});
+    cache.steps_.erase(first, last);
+    auto ok = Sweep(src, dst, from, to, routes, acc, [&](DtnTime t) {
+      const Key key{src, dst, size_bytes, t.millis()};
+      if (auto it = cache.steps_.find(key); it != cache.steps_.end()) {
+        ++cache.hits_;
+        const PathBoundsCache::Step& s = it->second;
+        return SweepStep{s.found, s.local, s.owlt, s.delay, s.latest};
+      }
+      ++cache.misses_;
+      const SweepStep step = ComputeStep(plan, src, dst, t, size_bytes, cache.workspace_);
+      if (cache.steps_.size() >= PathBoundsCache::kStepsMax) cache.steps_.clear();
+      cache.steps_.emplace(key, PathBoundsCache::Step{step.found, step.local, step.owlt, step.delay, step.latest});
+      return step;
+    });
+    if (!ok) return std::unexpected(ok.error());
+  }
+  return BoundsOf(acc);
 }
 
 }  // namespace ics::dtn

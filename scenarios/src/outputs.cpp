@@ -111,6 +111,14 @@ std::string ReportJson(const ReplayResult& r) {
                        {"bundles_lost", r.bundles_lost},
                        {"bundles_duplicated", r.bundles_duplicated},
                        {"expired_bundles", r.expired_bundles}};
+  if (r.bulk.transfers > 0) {  // only with [[bulk]], so other reports keep their form
+    j["bulk"] = json{{"transfers", r.bulk.transfers},
+                     {"transfers_lost", r.bulk.transfers_lost},
+                     {"bundles_sent", r.bulk.bundles_sent},
+                     {"bundles_refused", r.bulk.bundles_refused},
+                     {"bundles_delivered", r.bulk.bundles_delivered},
+                     {"bytes_delivered", r.bulk.bytes_delivered}};
+  }
   json nodes = json::array();
   for (const auto& n : r.nodes) {
     nodes.push_back(json{{"node", n.name}, {"store_bundles_peak", n.store_bundles_peak},
@@ -143,6 +151,10 @@ std::string SummaryText(const ReplayResult& r) {
   s += fmt::format("  epochs {}, lease messages {}, bundle transmissions {} (lost {}, duplicated {}), expired {}\n",
                    r.epochs, r.lease_messages, r.bundle_transmissions, r.bundles_lost, r.bundles_duplicated,
                    r.expired_bundles);
+  if (r.bulk.transfers > 0) {
+    s += fmt::format("  bulk: {} transfers, {} of {} bundles delivered ({} bytes)\n", r.bulk.transfers,
+                     r.bulk.bundles_delivered, r.bulk.bundles_sent, r.bulk.bytes_delivered);
+  }
   for (const auto& w : r.warnings) s += fmt::format("  warning: {}\n", w);
   if (r.violations.empty()) {
     s += "  safety: no violations\n";

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -44,6 +45,12 @@ using coordinator::ResourceName;
 using json = nlohmann::ordered_json;
 
 constexpr std::int64_t kPpb = 1'000'000'000;
+// Bulk data ([[bulk]]): sent from and to ipn:N.66, split into bundles of at most kBulkChunkBytes
+// (a 25 MB science file is above the codec's payload limit, and a 64 KiB bundle holds a 256 kbit/s
+// link for 2 s, the most a lease message waits behind one), living kBulkLifetime.
+constexpr std::uint64_t kBulkService = 66;
+constexpr std::size_t kBulkChunkBytes = 64 * 1024;
+constexpr Duration kBulkLifetime = std::chrono::hours(24);
 // 128-bit intermediates: (true span in ms) x (drift in ppb) overflows 64 bits beyond ~100 days at
 // 1000 ppm.
 __extension__ typedef __int128 Int128;
@@ -85,12 +92,22 @@ struct SimClock {
   }
 };
 
+// A bulk bundle handed to a link, waiting for it to be free.
+struct QueuedBulk {
+  dtn::BundleId id;
+  std::vector<std::uint8_t> bytes;
+};
+
 struct Link {
   std::size_t from = 0, to = 0;  // node indices
   int plan_open = 0;
   int cut = 0;
   bool open = false;
-  DtnTime busy_until;
+  DtnTime busy_until;  // the link sends one bundle at a time, in the order handed over...
+  // ...except bulk bundles, which wait here and go only when nothing else is being sent (a
+  // convergence layer that honours priority: coordination bundles never queue behind them).
+  std::deque<QueuedBulk> bulk;
+  bool idle_armed = false;  // a kLinkIdle event is pending
   std::uint64_t closes = 0;
   DtnTime last_close;
   double loss = 0, duplication = 0, reorder = 0;
@@ -108,8 +125,14 @@ enum class Ev : std::uint8_t {
   kUp,
   kClockFault,
   kReplayInject,
+  kBulk,      // node: the sender; other: the [[bulk]] index
+  kLinkIdle,  // node: the link index; its current transmission ends: send the next bulk bundle
 };
 
+constexpr std::uint32_t kNoPayload = UINT32_MAX;
+
+// A small POD, so that the queue's heap moves little; what some kinds carry besides (a bundle's
+// bytes, an acknowledged id, a resource) is a Payload in a slot of Engine::payloads_.
 struct Event {
   DtnTime at;
   std::uint64_t seq = 0;
@@ -117,12 +140,15 @@ struct Event {
   std::size_t node = 0;     // the node it happens at (or link index for kLinkChange)
   std::size_t other = 0;    // the sending node / request index / fault index
   std::int64_t a = 0, b = 0;  // kind-specific
-  std::vector<std::uint8_t> bytes;
-  std::optional<dtn::BundleId> id;
-  ResourceName resource;
+  std::uint32_t payload = kNoPayload;  // kArrive, kAck, kUse: its slot in Engine::payloads_
 };
 struct EventLater {
   bool operator()(const Event& x, const Event& y) const { return std::tie(x.at, x.seq) > std::tie(y.at, y.seq); }
+};
+struct Payload {
+  std::vector<std::uint8_t> bytes;  // kArrive: the encoded bundle
+  std::optional<dtn::BundleId> id;  // kAck
+  ResourceName resource;            // kUse
 };
 
 struct WorkItem {
@@ -167,7 +193,8 @@ struct SimNode {
   // guard
   std::unique_ptr<rover_agent::GuardStore> guard_store;
   std::unique_ptr<rover_agent::GuardCore> guard;
-  std::vector<dtn::BundleId> to_confirm;
+  std::vector<std::pair<dtn::Eid, dtn::BundleId>> to_confirm;  // (endpoint, bundle) delivered
+  bool bulk_receiver = false;  // registers ipn:id.66 for [[bulk]] data
   std::vector<std::size_t> links_out;  // link indices from this node, by neighbour id
   std::optional<DtnTime> armed;
   std::uint64_t timer_generation = 0;
@@ -184,14 +211,50 @@ class Engine {
  private:
   std::expected<void, std::string> Setup(const std::string& epochlog_path);
   std::expected<std::size_t, std::string> NodeIndex(const std::string& name, std::string_view what) const;
+  // Events pushed during Setup (every link change of the plan, the workload, the faults) go to
+  // a list sorted once (by the same (time, sequence) order) and merged with the heap when
+  // popping, so the heap holds only what the run itself schedules.
   void Push(Event e) {
     e.seq = next_seq_++;
-    queue_.push_back(std::move(e));
+    if (in_setup_) {
+      setup_events_.push_back(e);
+      return;
+    }
+    queue_.push_back(e);
     std::push_heap(queue_.begin(), queue_.end(), EventLater{});
   }
+  // Pushes an event with a payload (moved into a free slot).
+  void Push(Event e, Payload&& p) {
+    if (free_payloads_.empty()) {
+      e.payload = static_cast<std::uint32_t>(payloads_.size());
+      payloads_.push_back(std::move(p));
+    } else {
+      e.payload = free_payloads_.back();
+      free_payloads_.pop_back();
+      payloads_[e.payload] = std::move(p);
+    }
+    Push(e);
+  }
+  void FreePayload(std::uint32_t slot) {
+    if (slot == kNoPayload) return;
+    payloads_[slot].bytes.clear();
+    payloads_[slot].id.reset();
+    free_payloads_.push_back(slot);
+  }
+  const Event* Top() const {
+    const Event* s = setup_next_ < setup_events_.size() ? &setup_events_[setup_next_] : nullptr;
+    const Event* q = queue_.empty() ? nullptr : &queue_.front();
+    if (s == nullptr) return q;
+    if (q == nullptr) return s;
+    return EventLater{}(*s, *q) ? q : s;
+  }
   Event Pop() {
+    if (setup_next_ < setup_events_.size() &&
+        (queue_.empty() || !EventLater{}(setup_events_[setup_next_], queue_.front()))) {
+      return setup_events_[setup_next_++];
+    }
     std::pop_heap(queue_.begin(), queue_.end(), EventLater{});
-    Event e = std::move(queue_.back());
+    Event e = queue_.back();
     queue_.pop_back();
     return e;
   }
@@ -204,7 +267,10 @@ class Engine {
   void SendAdu(SimNode& n, NodeNumber to, std::uint64_t service, const coordinator::Message& m,
                std::vector<std::uint8_t> payload = {});
   void HandleDeliver(SimNode& n, const dtn::Deliver& d);
-  void Transmit(SimNode& n, const dtn::Transmit& t);
+  void Transmit(SimNode& n, dtn::Transmit& t);  // takes t.bytes
+  void SendOnLink(SimNode& n, std::size_t li, NodeNumber neighbour, std::vector<std::uint8_t> bytes);
+  void ServeBulk(std::size_t li);
+  void StartBulk(SimNode& n, const BulkTransfer& b);
   void Acknowledge(SimNode& n, const dtn::Acknowledge& a);
   void Arm(SimNode& n);
   void OnNotification(SimNode& n, const rover_agent::Notification& note);
@@ -227,7 +293,12 @@ class Engine {
   std::map<NodeNumber, std::size_t> by_id_;
   std::vector<Link> links_;
   std::map<std::pair<std::size_t, std::size_t>, std::size_t> link_index_;
-  std::vector<Event> queue_;
+  std::vector<Event> queue_;  // a min-heap by (at, seq)
+  bool in_setup_ = true;
+  std::vector<Event> setup_events_;  // sorted by (at, seq) at the end of Setup
+  std::size_t setup_next_ = 0;
+  std::deque<Payload> payloads_;  // a deque: references stay valid while events are pushed
+  std::vector<std::uint32_t> free_payloads_;
   std::uint64_t next_seq_ = 0;
   std::vector<WorkItem> work_;
   std::size_t coordinator_ = 0;
@@ -311,6 +382,9 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     const Duration step = std::max<Duration>(s_.orbital_range_step, std::chrono::minutes(1));
     std::set<std::pair<NodeNumber, NodeNumber>> done;
     const DtnTime horizon = std::max(end_, parsed->LastEnd().value_or(end_)) + std::chrono::hours(48);
+    // The bounds depend only on the two bodies: computed once per pair of bodies (the orbital
+    // model's sampling is the costly part of a long scenario's setup), reused for every node pair.
+    std::map<std::pair<clock::Body, clock::Body>, std::vector<std::optional<clock::OwltBound>>> by_bodies;
     for (const auto& [f, t] : pairs) {
       const NodeNumber a = std::min(nodes_[f]->id, nodes_[t]->id), b = std::max(nodes_[f]->id, nodes_[t]->id);
       if (!done.insert({a, b}).second) continue;
@@ -319,8 +393,15 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
         ranges.push_back({start - std::chrono::hours(48), horizon, a, b, Duration(0)});
         continue;
       }
-      for (DtnTime t0 = start - std::chrono::hours(48); t0 < horizon; t0 += step) {
-        auto bound = model.Bound(a, b, t0, t0 + step);
+      auto [memo, fresh] = by_bodies.try_emplace({*model.BodyOf(a), *model.BodyOf(b)});
+      if (fresh) {
+        for (DtnTime t0 = start - std::chrono::hours(48); t0 < horizon; t0 += step) {
+          memo->second.push_back(model.Bound(a, b, t0, t0 + step));
+        }
+      }
+      std::size_t k = 0;
+      for (DtnTime t0 = start - std::chrono::hours(48); t0 < horizon; t0 += step, ++k) {
+        const std::optional<clock::OwltBound>& bound = memo->second[k];
         if (!bound) continue;
         // Consecutive steps with the same bound (always, for two nodes on one body) become one
         // range: routing's range lookups cost less.
@@ -539,12 +620,29 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     if (!i) return std::unexpected(i.error());
     Push({.at = start + s_.clock_faults[k].at, .kind = Ev::kClockFault, .node = *i, .other = k});
   }
+  for (std::size_t k = 0; k < s_.bulk.size(); ++k) {
+    const BulkTransfer& b = s_.bulk[k];
+    auto from = NodeIndex(b.node, "a bulk transfer");
+    if (!from) return std::unexpected(from.error());
+    auto to = NodeIndex(b.to, "a bulk transfer");
+    if (!to) return std::unexpected(to.error());
+    nodes_[*to]->bulk_receiver = true;
+    for (int i = 0; i < b.count; ++i) {
+      const Duration at = b.at + b.every * i;
+      if (at >= s_.duration) break;
+      Push({.at = start + at, .kind = Ev::kBulk, .node = *from, .other = k});
+    }
+  }
   captured_.resize(s_.replays.size());
   for (std::size_t k = 0; k < s_.replays.size(); ++k) {
     auto i = NodeIndex(s_.replays[k].from_node, "a replay");
     if (!i) return std::unexpected(i.error());
     Push({.at = start + s_.replays[k].replay_at, .kind = Ev::kReplayInject, .node = *i, .other = k});
   }
+
+  std::sort(setup_events_.begin(), setup_events_.end(),
+            [](const Event& x, const Event& y) { return std::tie(x.at, x.seq) < std::tie(y.at, y.seq); });
+  in_setup_ = false;
 
   // Start every node.
   for (auto& n : nodes_) BuildCores(*n, false);
@@ -607,6 +705,7 @@ void Engine::BuildCores(SimNode& n, bool restart) {
     n.guard = std::make_unique<rover_agent::GuardCore>(rover_agent::GuardConfig{.self = n.id}, *highest);
     n.node->RegisterEndpoint(dtn::Eid::Ipn(n.id, coordinator::kGuardService), local);
   }
+  if (n.bulk_receiver) n.node->RegisterEndpoint(dtn::Eid::Ipn(n.id, kBulkService), local);
   for (std::size_t li : n.links_out) {
     if (links_[li].open) n.node->OnContactStart(nodes_[links_[li].to]->id, local);
   }
@@ -763,8 +862,8 @@ void Engine::OnNotification(SimNode& n, const rover_agent::Notification& note) {
       }
       beliefs_[key] = b;
       if (b.use_every.count() > 0) {
-        Push({.at = now_ + b.use_every, .kind = Ev::kUse, .node = n.index, .a = static_cast<std::int64_t>(b.token),
-              .resource = note.resource});
+        Push({.at = now_ + b.use_every, .kind = Ev::kUse, .node = n.index, .a = static_cast<std::int64_t>(b.token)},
+             Payload{.resource = note.resource});
       }
       break;
     }
@@ -816,7 +915,13 @@ void Engine::ClosePending(std::size_t rover, const ResourceName& r, bool) {
 }
 
 void Engine::HandleDeliver(SimNode& n, const dtn::Deliver& d) {
-  n.to_confirm.push_back(d.id);
+  n.to_confirm.push_back({d.endpoint, d.id});
+  if (d.endpoint.scheme() == dtn::Eid::Scheme::kIpn && d.endpoint.service() == kBulkService) {
+    ++r_.bulk.bundles_delivered;
+    r_.bulk.bytes_delivered += d.payload.size();
+    r_.bulk.last_delivery = now_;
+    return;
+  }
   auto message = coordinator::Decode(d.payload);
   if (!message || d.source.scheme() != dtn::Eid::Scheme::kIpn) {
     if (o_.record_events) Record(n, json{{"type", "message"}, {"event", "undecodable"}, {"from", d.source.ToString()}});
@@ -851,9 +956,7 @@ void Engine::Pump(SimNode& n) {
   for (int round = 0; round < 10'000; ++round) {
     const bool app = FlushApp(n);
     if (!n.to_confirm.empty()) {
-      const dtn::Eid endpoint =
-          dtn::Eid::Ipn(n.id, n.role == Role::kGuard ? coordinator::kGuardService : coordinator::kLeaseService);
-      for (const auto& id : n.to_confirm) n.node->ConfirmDelivery(endpoint, id, Local(n));
+      for (const auto& [endpoint, id] : n.to_confirm) n.node->ConfirmDelivery(endpoint, id, Local(n));
       n.to_confirm.clear();
     }
     if (auto c = n.store->Commit(); !c) {
@@ -885,17 +988,47 @@ void Engine::Pump(SimNode& n) {
   Arm(n);
 }
 
-void Engine::Transmit(SimNode& n, const dtn::Transmit& t) {
+void Engine::Transmit(SimNode& n, dtn::Transmit& t) {
   ++r_.bundle_transmissions;
   Link* l = FindLink(n.index, t.neighbour);
   if (l == nullptr || !l->open) {
     ++r_.bundles_lost;
     return;
   }
-  const auto contact = plan_.ContactAt(n.id, t.neighbour, now_);
+  const std::size_t li = static_cast<std::size_t>(l - links_.data());
+  if (t.priority != dtn::Priority::kBulk) {
+    SendOnLink(n, li, t.neighbour, std::move(t.bytes));
+    return;
+  }
+  // A retransmission of a bundle still waiting for the link adds nothing to send.
+  for (const QueuedBulk& q : l->bulk) {
+    if (q.id == t.id) return;
+  }
+  l->bulk.push_back(QueuedBulk{t.id, std::move(t.bytes)});
+  ServeBulk(li);
+}
+
+// Sends the next waiting bulk bundle if the link is free, else wakes up when it is.
+void Engine::ServeBulk(std::size_t li) {
+  Link& l = links_[li];
+  if (l.bulk.empty() || !l.open || l.idle_armed) return;
+  if (l.busy_until <= now_) {
+    QueuedBulk q = std::move(l.bulk.front());
+    l.bulk.pop_front();
+    SimNode& n = *nodes_[l.from];
+    SendOnLink(n, li, nodes_[l.to]->id, std::move(q.bytes));
+    if (l.bulk.empty()) return;
+  }
+  l.idle_armed = true;
+  Push({.at = std::max(l.busy_until, now_ + Duration(1)), .kind = Ev::kLinkIdle, .node = li});
+}
+
+void Engine::SendOnLink(SimNode& n, std::size_t li, NodeNumber neighbour, std::vector<std::uint8_t> bytes) {
+  Link* l = &links_[li];
+  const auto contact = plan_.ContactAt(n.id, neighbour, now_);
   const std::uint64_t rate = contact ? contact->rate_bytes_per_s : 1'000'000'000;
   const DtnTime begin = std::max(now_, l->busy_until);
-  const Duration send_time(static_cast<std::int64_t>((t.bytes.size() * 1000 + rate - 1) / rate));
+  const Duration send_time(static_cast<std::int64_t>((bytes.size() * 1000 + rate - 1) / rate));
   const DtnTime done = begin + send_time;
   l->busy_until = done;
   if (contact && done > contact->end) {
@@ -907,20 +1040,45 @@ void Engine::Transmit(SimNode& n, const dtn::Transmit& t) {
     ++r_.bundles_lost;
     return;
   }
-  DtnTime arrive = done + plan_.OwltAt(n.id, t.neighbour, done).value_or(Duration(0));
+  DtnTime arrive = done + plan_.OwltAt(n.id, neighbour, done).value_or(Duration(0));
   if (l->reorder > 0 && u(rng_) < l->reorder && l->reorder_delay_max.count() > 0) {
     arrive += Duration(static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(l->reorder_delay_max.count() + 1)));
   }
   const bool duplicate = l->duplication > 0 && u(rng_) < l->duplication;
-  Event e{.at = arrive, .kind = Ev::kArrive, .node = l->to, .other = n.index,
-          .a = static_cast<std::int64_t>(l->closes), .b = done.millis(), .bytes = t.bytes};
+  const Event e{.at = arrive, .kind = Ev::kArrive, .node = l->to, .other = n.index,
+                .a = static_cast<std::int64_t>(l->closes), .b = done.millis()};
   if (duplicate) {
     ++r_.bundles_duplicated;
     Event copy = e;
     copy.at = arrive + Duration(1 + static_cast<std::int64_t>(rng_() % 1000));
-    Push(std::move(copy));
+    Push(copy, Payload{.bytes = bytes});
   }
-  Push(std::move(e));
+  Push(e, Payload{.bytes = std::move(bytes)});
+}
+
+void Engine::StartBulk(SimNode& n, const BulkTransfer& b) {
+  ++r_.bulk.transfers;
+  if (!n.up || !n.node) {
+    ++r_.bulk.transfers_lost;
+    if (o_.record_events) Record(n, json{{"type", "bulk"}, {"event", "transfer_lost"}, {"to", b.to}, {"reason", "sender down"}});
+    return;
+  }
+  const NodeNumber to = s_.FindNode(b.to)->id;  // Setup checked the name
+  if (o_.record_events) Record(n, json{{"type", "bulk"}, {"event", "transfer"}, {"to", b.to}, {"bytes", b.size_bytes}});
+  for (std::uint64_t offset = 0; offset < b.size_bytes; offset += kBulkChunkBytes) {
+    dtn::SendRequest req;
+    req.source = dtn::Eid::Ipn(n.id, kBulkService);
+    req.destination = dtn::Eid::Ipn(to, kBulkService);
+    req.priority = dtn::Priority::kBulk;
+    req.lifetime = kBulkLifetime;
+    req.payload.assign(static_cast<std::size_t>(std::min<std::uint64_t>(kBulkChunkBytes, b.size_bytes - offset)), 0);
+    if (n.node->Send(req, Local(n))) {
+      ++r_.bulk.bundles_sent;
+    } else {
+      ++r_.bulk.bundles_refused;
+    }
+  }
+  Pump(n);
 }
 
 void Engine::Acknowledge(SimNode& n, const dtn::Acknowledge& a) {
@@ -929,7 +1087,7 @@ void Engine::Acknowledge(SimNode& n, const dtn::Acknowledge& a) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   if (l->loss > 0 && u(rng_) < l->loss) return;
   const DtnTime arrive = now_ + plan_.OwltAt(n.id, a.neighbour, now_).value_or(Duration(0));
-  Push({.at = arrive, .kind = Ev::kAck, .node = l->to, .other = n.index, .id = a.id});
+  Push({.at = arrive, .kind = Ev::kAck, .node = l->to, .other = n.index}, Payload{.id = a.id});
 }
 
 void Engine::Arm(SimNode& n) {
@@ -962,6 +1120,8 @@ void Engine::UpdateLink(std::size_t li, int d_open, int d_cut) {
   if (!open) {
     ++l.closes;
     l.last_close = now_;
+    r_.bundles_lost += l.bulk.size();  // handed to the link, never sent: the sender retransmits
+    l.bulk.clear();
   }
   SimNode& n = *nodes_[l.from];
   if (!n.up || !n.node) return;
@@ -994,14 +1154,14 @@ void Engine::Handle(Event& e) {
         ++r_.bundles_lost;
         break;
       }
-      n.node->OnBundleReceived(from.id, e.bytes, Local(n));
+      n.node->OnBundleReceived(from.id, payloads_[e.payload].bytes, Local(n));
       Pump(n);
       break;
     }
     case Ev::kAck: {
       SimNode& n = *nodes_[e.node];
       if (!n.up || !n.node) break;
-      n.node->OnAcknowledged(nodes_[e.other]->id, *e.id, Local(n));
+      n.node->OnAcknowledged(nodes_[e.other]->id, *payloads_[e.payload].id, Local(n));
       Pump(n);
       break;
     }
@@ -1036,15 +1196,16 @@ void Engine::Handle(Event& e) {
     }
     case Ev::kUse: {
       SimNode& n = *nodes_[e.node];
-      auto it = beliefs_.find({e.node, e.resource});
+      const ResourceName& resource = payloads_[e.payload].resource;
+      auto it = beliefs_.find({e.node, resource});
       if (it == beliefs_.end() || it->second.token != static_cast<FencingToken>(e.a)) break;
       if (n.up && n.agent) {
-        auto use = n.agent->MakeUse(e.resource, "use", Local(n));
+        auto use = n.agent->MakeUse(resource, "use", Local(n));
         if (!use) break;
         for (std::size_t g : n.guards) SendAdu(n, nodes_[g]->id, coordinator::kGuardService, *use);
         Pump(n);
       }
-      Push({.at = now_ + it->second.use_every, .kind = Ev::kUse, .node = e.node, .a = e.a, .resource = e.resource});
+      Push({.at = now_ + it->second.use_every, .kind = Ev::kUse, .node = e.node, .a = e.a}, Payload{.resource = resource});
       break;
     }
     case Ev::kDown: {
@@ -1081,6 +1242,13 @@ void Engine::Handle(Event& e) {
       if (n.up) Arm(n);
       break;
     }
+    case Ev::kBulk:
+      StartBulk(*nodes_[e.node], s_.bulk[e.other]);
+      break;
+    case Ev::kLinkIdle:
+      links_[e.node].idle_armed = false;
+      ServeBulk(e.node);
+      break;
     case Ev::kReplayInject: {
       SimNode& n = *nodes_[e.node];
       if (!n.up || !n.node) break;
@@ -1119,12 +1287,12 @@ Duration Measure(const std::vector<std::pair<DtnTime, DtnTime>>& u) {
 std::expected<ReplayResult, std::string> Engine::Run(const std::string& epochlog_path) {
   if (auto ok = Setup(epochlog_path); !ok) return std::unexpected(ok.error());
   std::uint64_t next_progress = o_.progress_every_events;
-  while (!queue_.empty()) {
-    if (queue_.front().at > end_) break;
+  for (const Event* top = Top(); top != nullptr && top->at <= end_; top = Top()) {
     Event e = Pop();
     now_ = std::max(now_, e.at);
     ++r_.events;
     Handle(e);
+    FreePayload(e.payload);
     if (o_.progress && r_.events >= next_progress) {
       next_progress += o_.progress_every_events;
       o_.progress(now_ - s_.start, r_.events);

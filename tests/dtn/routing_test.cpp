@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iterator>
+#include <map>
 #include <random>
 
 #include "dtn/contact_plan.h"
@@ -456,4 +457,231 @@ TEST_CASE("routing: the search finds the same earliest arrival as a brute-force 
       }
     }
   }
+}
+
+// ---- Plan indexes, lazy search, sweep memo (replay speed, issue 6) ----------------------------
+
+TEST_CASE("contact plan: the contacts of a sender not ended by t start at the first that may be open") {
+  ContactPlan plan;
+  plan.AddContact({S(0), S(100), 1, 2, 1000});    // index 0; end_max 100
+  plan.AddContact({S(10), S(20), 1, 3, 1000});    // 1; 100
+  plan.AddContact({S(30), S(500), 1, 2, 1000});   // 2; 500
+  plan.AddContact({S(40), S(50), 1, 3, 1000});    // 3; 500
+  plan.AddContact({S(600), S(700), 1, 2, 1000});  // 4; 700
+  plan.AddContact({S(0), S(10), 2, 1, 1000});     // 5 (another sender)
+  CHECK(plan.ContactsFromBegin(1) == 0);
+  CHECK(plan.ContactsFromEnd(1) == 5);
+  CHECK(plan.ContactsFromNotEndedBy(1, S(5)) == 0);
+  CHECK(plan.ContactsFromNotEndedBy(1, Ms(99'999)) == 0);
+  // At 100 s the first two have ended; [40, 50) has too but sits behind the open [30, 500).
+  CHECK(plan.ContactsFromNotEndedBy(1, S(100)) == 2);
+  CHECK(plan.ContactsFromNotEndedBy(1, S(500)) == 4);
+  CHECK(plan.ContactsFromNotEndedBy(1, S(700)) == 5);
+  CHECK(plan.ContactsFromNotEndedBy(2, S(0)) == 5);
+  CHECK(plan.ContactsFromNotEndedBy(2, S(10)) == 6);
+  // A node that sends nothing: an empty range where its contacts would be.
+  CHECK(plan.ContactsFromNotEndedBy(3, S(0)) == plan.ContactsFromEnd(3));
+  CHECK(plan.ContactsFrom(3).empty());
+  // The lookups built on it.
+  CHECK(plan.ContactAt(1, 2, S(450))->start == S(30));
+  CHECK(plan.ContactAt(1, 3, S(45)).has_value());
+  CHECK_FALSE(plan.ContactAt(1, 3, S(50)).has_value());
+  CHECK(plan.NextContactStart(1, 2, S(550)) == S(600));
+  CHECK(plan.HasContactsTo(1));
+  CHECK(plan.HasContactsTo(3));
+  CHECK_FALSE(plan.HasContactsTo(4));
+}
+
+namespace {
+
+// The earliest arrival by brute force: Bellman-Ford over contacts to a fixed point, with the
+// departure rule of dtn/routing.h (depart at max(ready, start) or at a later range change within
+// the contact; the bundle must be fully sent before the contact ends). No hop limit.
+std::optional<DtnTime> ReferenceArrival(const ContactPlan& plan, ics::clock::NodeNumber from,
+                                        ics::clock::NodeNumber to, DtnTime at, std::uint64_t size,
+                                        DtnTime expiry) {
+  std::map<ics::clock::NodeNumber, DtnTime> ready{{from, at}};
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const Contact& c : plan.contacts()) {
+      if (c.from == c.to || c.to == from || !ready.contains(c.from)) continue;
+      const Duration tx = *ics::dtn::TransmissionTime(size, c.rate_bytes_per_s);
+      std::optional<DtnTime> best;
+      for (DtnTime d = std::max(ready[c.from], c.start); d < c.end && tx <= c.end - d;) {
+        if (auto owlt = plan.OwltAt(c.from, c.to, d); owlt && (!best || d + tx + *owlt < *best)) best = d + tx + *owlt;
+        auto change = plan.NextRangeChange(c.from, c.to, d);
+        if (!change) break;
+        d = *change;
+      }
+      if (!best || *best > expiry) continue;
+      if (auto it = ready.find(c.to); it == ready.end() || *best < it->second) {
+        ready[c.to] = *best;
+        changed = true;
+      }
+    }
+  }
+  if (auto it = ready.find(to); it != ready.end()) return it->second;
+  return std::nullopt;
+}
+
+// A random plan over `nodes` nodes and `horizon_s` seconds: ranges that change every 200 s, and
+// `contacts` contacts of random sender, receiver, start, length and rate.
+ContactPlan RandomPlan(std::mt19937_64& rng, ics::clock::NodeNumber nodes, std::int64_t horizon_s, int contacts) {
+  ContactPlan plan;
+  for (ics::clock::NodeNumber a = 1; a <= nodes; ++a) {
+    for (ics::clock::NodeNumber b = a + 1; b <= nodes; ++b) {
+      for (std::int64_t t = 0; t < horizon_s; t += 200) {
+        plan.AddRange({S(t), S(t + 200), a, b, Duration(std::uniform_int_distribution<int>(0, 30'000)(rng))});
+      }
+    }
+  }
+  std::vector<Contact> list;
+  for (int i = 0; i < contacts; ++i) {
+    const auto from = std::uniform_int_distribution<ics::clock::NodeNumber>(1, nodes)(rng);
+    const auto to = std::uniform_int_distribution<ics::clock::NodeNumber>(1, nodes)(rng);
+    const std::int64_t start = std::uniform_int_distribution<std::int64_t>(0, horizon_s * 1000 - 1000)(rng);
+    // Mostly short passes, some long links (which make the index keep ended contacts behind them).
+    const std::int64_t length = std::uniform_int_distribution<int>(0, 9)(rng) == 0
+                                    ? std::uniform_int_distribution<std::int64_t>(100'000, 2'000'000)(rng)
+                                    : std::uniform_int_distribution<std::int64_t>(1'000, 60'000)(rng);
+    list.push_back({Ms(start), Ms(start + length), from, to, std::uniform_int_distribution<std::uint64_t>(10, 5000)(rng)});
+  }
+  for (const Contact& c : list) plan.AddContact(c);
+  return plan;
+}
+
+}  // namespace
+
+TEST_CASE("routing: with range changes, expiries and a reused workspace the search finds the brute-force arrival") {
+  // ICS_TEST_SEED=<seed> reproduces a run.
+  const char* seed_text = std::getenv("ICS_TEST_SEED");
+  const std::uint64_t seed = seed_text != nullptr ? std::strtoull(seed_text, nullptr, 10) : std::random_device{}();
+  MESSAGE("reproduce with ICS_TEST_SEED=" << seed);
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 10; ++round) {
+    CAPTURE(round);
+    const ContactPlan plan = RandomPlan(rng, 5, 3000, 120);
+    ics::dtn::RouteWorkspace shared;  // reused across queries: only what a search touched is reset
+    for (int q = 0; q < 60; ++q) {
+      const auto from = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 5)(rng);
+      const auto to = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 5)(rng);
+      const DtnTime at = Ms(std::uniform_int_distribution<std::int64_t>(0, 3'000'000)(rng));
+      const std::uint64_t size = std::uniform_int_distribution<std::uint64_t>(0, 20'000)(rng);
+      const DtnTime expiry = q % 3 == 0 ? at + Duration(std::uniform_int_distribution<std::int64_t>(0, 600'000)(rng)) : kNever;
+      CAPTURE(from);
+      CAPTURE(to);
+      CAPTURE(at.millis());
+      CAPTURE(size);
+      RouteOptions options;
+      if (q % 7 == 0) options.excluded_contacts = {static_cast<std::size_t>(q) % plan.contacts().size()};
+      std::optional<Route> reused = FindRoute(plan, from, to, at, size, expiry, options, shared);
+      std::optional<Route> fresh = FindRoute(plan, from, to, at, size, expiry, options);
+      REQUIRE(reused.has_value() == fresh.has_value());
+      if (fresh) {
+        CHECK(reused->arrival == fresh->arrival);
+        REQUIRE(reused->hops.size() == fresh->hops.size());
+        for (std::size_t h = 0; h < fresh->hops.size(); ++h) CHECK(reused->hops[h].contact_index == fresh->hops[h].contact_index);
+      }
+      if (!options.excluded_contacts.empty() || from == to) continue;
+      const std::optional<DtnTime> reference = ReferenceArrival(plan, from, to, at, size, expiry);
+      REQUIRE(fresh.has_value() == reference.has_value());
+      if (!fresh) continue;
+      CHECK(fresh->arrival == *reference);
+      // The route is one the rules allow: hop by hop, within contacts, after the previous arrival.
+      DtnTime ready = at;
+      for (const auto& hop : fresh->hops) {
+        CHECK(hop.departure >= ready);
+        CHECK(hop.departure >= hop.contact.start);
+        CHECK(hop.arrival - hop.owlt <= hop.contact.end);
+        CHECK(plan.OwltAt(hop.contact.from, hop.contact.to, hop.departure) == hop.owlt);
+        ready = hop.arrival;
+      }
+      CHECK(ready == fresh->arrival);
+    }
+  }
+}
+
+TEST_CASE("routing: a route found on a long plan is the one found on the plan's relevant part") {
+  // The same pass pattern repeated for 300 periods: a search at period k must not depend on the
+  // contacts of the other periods (they are skipped by the index and by the lazy expansion).
+  std::vector<Contact> contacts;
+  std::vector<ics::clock::RangeEntry> ranges{{S(0), S(400'000), 1, 2, Duration(1'000)},
+                                             {S(0), S(400'000), 2, 3, Duration(2'000)}};
+  for (std::int64_t k = 0; k < 300; ++k) {
+    const std::int64_t base = k * 1000;
+    contacts.push_back({S(base + 100), S(base + 200), 1, 2, 1000});
+    contacts.push_back({S(base + 500), S(base + 600), 2, 3, 1000});
+  }
+  const ContactPlan plan(contacts, ranges);
+  for (std::int64_t k : {0, 1, 150, 298}) {
+    CAPTURE(k);
+    std::optional<Route> route = FindRoute(plan, 1, 3, S(k * 1000 + 150), 1000, kNever);
+    REQUIRE(route.has_value());
+    // Departs at once (150 s into the pass), 1 s on air + 1 s light, waits for the 2 -> 3 pass.
+    CHECK(route->hops[0].departure == S(k * 1000 + 150));
+    CHECK(route->hops[1].departure == S(k * 1000 + 500));
+    CHECK(route->arrival == S(k * 1000 + 503));
+  }
+  // After the last pass of 1 -> 2: nothing.
+  CHECK_FALSE(FindRoute(plan, 1, 3, S(299 * 1000 + 200), 1000, kNever).has_value());
+}
+
+TEST_CASE("routing: path bounds with a sweep memo equal those without, as time moves on") {
+  const char* seed_text = std::getenv("ICS_TEST_SEED");
+  const std::uint64_t seed = seed_text != nullptr ? std::strtoull(seed_text, nullptr, 10) : std::random_device{}();
+  MESSAGE("reproduce with ICS_TEST_SEED=" << seed);
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 5; ++round) {
+    CAPTURE(round);
+    ContactPlan plan = RandomPlan(rng, 4, 4000, 150);
+    // Long links 1 <-> 4 keep a route available for most departures.
+    plan.AddContact({S(0), S(4000), 1, 4, 100});
+    plan.AddContact({S(0), S(4000), 4, 1, 100});
+    ics::dtn::PathBoundsCache cache;
+    DtnTime now = S(0);
+    for (int q = 0; q < 40; ++q) {
+      now = now + Duration(std::uniform_int_distribution<std::int64_t>(0, 60'000)(rng));
+      const auto peer = std::uniform_int_distribution<ics::clock::NodeNumber>(2, 4)(rng);
+      CAPTURE(now.millis());
+      CAPTURE(peer);
+      auto plain = ics::dtn::PathBoundsBetween(plan, 1, peer, now, now + Duration(900'000), 500);
+      auto memo = ics::dtn::PathBoundsBetween(plan, 1, peer, now, now + Duration(900'000), 500, cache);
+      REQUIRE(plain.has_value() == memo.has_value());
+      if (plain) {
+        CHECK(memo->owlt.min == plain->owlt.min);
+        CHECK(memo->owlt.max == plain->owlt.max);
+        CHECK(memo->contact_wait_max == plain->contact_wait_max);
+      } else {
+        CHECK(memo.error() == plain.error());
+      }
+    }
+  }
+}
+
+TEST_CASE("routing: the sweep memo answers the steps a later sweep shares with an earlier one") {
+  // Passes 1 -> 2 every 1000 s, [k*1000 + 100, k*1000 + 200), and 2 -> 1 always open: bounding
+  // [t, t + 5000 s] for t = 0, 10, 20 ... recomputes only the first step of each direction.
+  std::vector<Contact> contacts{{S(0), S(20'000), 2, 1, 1000}};
+  for (std::int64_t k = 0; k < 20; ++k) contacts.push_back({S(k * 1000 + 100), S(k * 1000 + 200), 1, 2, 1000});
+  const ContactPlan plan(contacts, {{S(0), S(20'000), 1, 2, Duration(500)}});
+  ics::dtn::PathBoundsCache cache;
+  for (std::int64_t t = 0; t <= 50; t += 10) {
+    auto bounds = ics::dtn::PathBoundsBetween(plan, 1, 2, S(t), S(t + 5000), 100, cache);
+    REQUIRE_MESSAGE(bounds.has_value(), bounds.error());
+    // The longest wait: just after a pass closes (199.9 s) until the next opens (1100 s), less
+    // the 0.1 s on air... departing at 199.901 s the bundle no longer fits: it waits 900.1 s for
+    // the next pass and takes 0.1 s to send.
+    CHECK(bounds->owlt.max == Duration(500));
+    CHECK(bounds->contact_wait_max == Duration(1'100'000 - 199'901 + 100));
+    auto plain = ics::dtn::PathBoundsBetween(plan, 1, 2, S(t), S(t + 5000), 100);
+    REQUIRE(plain.has_value());
+    CHECK(plain->contact_wait_max == bounds->contact_wait_max);
+    CHECK(plain->owlt.min == bounds->owlt.min);
+    CHECK(plain->owlt.max == bounds->owlt.max);
+  }
+  // Over [0, 5000 s], 1 -> 2 departs at 0, 199.901, 1199.901, ... 4199.901 s (6 steps: the last
+  // is usable past 5000 s) and 2 -> 1 once. Each later interval [t, t + 5000 s] computes its
+  // first step in each direction and finds the other five 1 -> 2 steps in the memo.
+  CHECK(cache.misses() == 7 + 5 * 2);
+  CHECK(cache.hits() == 5 * 5);
 }

@@ -4,6 +4,7 @@
 // contact-wait bounds that the clock/ TimeoutPolicy uses (PathBoundsBetween below).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -82,9 +83,20 @@ class ContactPlan {
   const clock::RangeTable& range_table() const { return range_table_; }
 
   // The contacts leaving `from`, sorted by (start, to, end); a view into contacts(), whose
-  // first element has index ContactsFromBegin(from).
+  // first element has index ContactsFromBegin(from) and whose end is ContactsFromEnd(from).
+  // O(log N) for N nodes sending in the plan.
   std::span<const Contact> ContactsFrom(NodeNumber from) const;
   std::size_t ContactsFromBegin(NodeNumber from) const;
+  std::size_t ContactsFromEnd(NodeNumber from) const;
+  // The index in contacts() of the first contact leaving `from` that may still be open after t:
+  // every contact of ContactsFrom(from) before that index ends at or before t (later ones may
+  // too: the index is that of the first contact whose end, or the end of one before it, is
+  // after t). ContactsFromEnd(from) when every contact from `from` has ended by t.
+  // O(log C) for C contacts: searches over a long plan start here instead of at the plan's
+  // first contact, so their cost does not grow with the part of the plan that lies behind t.
+  std::size_t ContactsFromNotEndedBy(NodeNumber from, DtnTime t) const;
+  // Whether some contact of the plan (a loopback one included) has `to` as its receiver. O(log N).
+  bool HasContactsTo(NodeNumber to) const { return std::binary_search(destinations_.begin(), destinations_.end(), to); }
   // The contacts from a to b (that direction only), sorted by start.
   std::vector<Contact> ContactsBetween(NodeNumber a, NodeNumber b) const;
   // A contact from -> to open at t (start <= t < end); of several, the one with the highest rate.
@@ -98,6 +110,8 @@ class ContactPlan {
 
   // The OWLT between a and b at t (either direction: a range holds both ways): the largest OWLT
   // of the ranges of that pair covering t (start <= t < end); nullopt when no range covers t.
+  // This and NextRangeChange cost O(log P + log R) for P node pairs with ranges and R ranges of
+  // the pair, plus the ranges of the pair that start before t and end after t.
   std::optional<Duration> OwltAt(NodeNumber a, NodeNumber b, DtnTime t) const;
   // The first instant after t at which a range of the pair a-b starts or ends, i.e. the end of
   // the interval over which OwltAt(a, b, .) is constant from t on; nullopt when none does.
@@ -119,12 +133,33 @@ class ContactPlan {
     Duration owlt{0};
     DtnTime end_max;
   };
+  // The contacts of one sending node: contacts_[begin, end).
+  struct FromGroup {
+    NodeNumber from = 0;
+    std::size_t begin = 0;
+    std::size_t end = 0;
+  };
+  // The ranges of one pair: pair_ranges_[begin, end).
+  struct PairGroup {
+    NodeNumber lo = 0;
+    NodeNumber hi = 0;
+    std::size_t begin = 0;
+    std::size_t end = 0;
+  };
+  void ReindexContacts();
   void ReindexRanges();
+  const FromGroup* GroupOf(NodeNumber from) const;
   std::span<const PairRange> RangesOf(NodeNumber a, NodeNumber b) const;
 
   std::vector<Contact> contacts_;
+  // Parallel to contacts_: the largest end among the contacts of the same sender up to and
+  // including this one (non-decreasing within a sender, so it can be binary searched).
+  std::vector<DtnTime> end_max_;
+  std::vector<FromGroup> from_groups_;  // sorted by from
+  std::vector<NodeNumber> destinations_;  // the `to` of every contact, sorted, unique
   std::vector<clock::RangeEntry> ranges_;
   std::vector<PairRange> pair_ranges_;
+  std::vector<PairGroup> pair_groups_;  // sorted by (lo, hi)
   clock::RangeTable range_table_;
 };
 

@@ -72,7 +72,26 @@ class RouteWorkspace {
  public:
   RouteWorkspace() = default;
 
+  // A search's priority queue entry (public for the search's comparator only): a contact queued
+  // with its arrival (kind kContact, value = contact index), or a node's cursor keyed by the
+  // next contact's earliest departure (kind kCursor, value = cursor index, i.e. expansion order).
+  struct HeapEntry {
+    static constexpr std::uint8_t kCursor = 0;  // before contacts of an equal key
+    static constexpr std::uint8_t kContact = 1;
+    std::int64_t key_ms = 0;
+    std::uint8_t kind = kContact;
+    std::uint32_t value = 0;
+  };
+
  private:
+  // The contacts of an expanded node not offered yet: contacts()[next, end).
+  struct Cursor {
+    std::size_t next = 0;
+    std::size_t end = 0;
+    DtnTime ready;
+    std::uint32_t hops = 0;
+    std::int32_t predecessor = -1;
+  };
   friend std::optional<Route> FindRoute(const ContactPlan&, NodeNumber, NodeNumber, DtnTime, std::uint64_t,
                                         DtnTime, const RouteOptions&, RouteWorkspace&);
   std::vector<std::int64_t> arrival_ms_;
@@ -81,19 +100,75 @@ class RouteWorkspace {
   std::vector<std::uint32_t> hops_;
   std::vector<std::uint8_t> state_;     // 0 unseen, 1 queued, 2 settled, 3 excluded
   std::vector<std::uint8_t> expanded_;  // by index of a node's first contact: its contacts offered
-  std::vector<std::pair<std::int64_t, std::uint32_t>> heap_;
+  std::vector<HeapEntry> heap_;
+  std::vector<Cursor> cursors_;
+  // Indices whose arrival, state or expanded flag the last search changed: the next search
+  // resets only these.
+  std::vector<std::uint32_t> touched_;
 };
 
 // The earliest-arrival route from `from` to `to` for a bundle of size_bytes ready at `at`,
 // arriving no later than `expiry`; nullopt when there is none (the bundle waits in the store).
 // from == to gives a route with no hops arriving at `at`.
-// Cost: O(C log C) time for C contacts in the plan, plus O(C) memory (in the workspace).
+// Cost: O(V log V) time for the V contacts the search offers the bundle (those leaving a node
+// it reaches that have not ended when it is ready there and that start before both the answer's
+// arrival and the expiry), plus O(log C) per node reached for C contacts in the plan: it does
+// not grow with the plan's length before `at` or after the arrival. O(C) memory in the
+// workspace, allocated when the workspace first meets a plan of that size.
 std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
                                std::uint64_t size_bytes, DtnTime expiry, const RouteOptions& options,
                                RouteWorkspace& workspace);
 // As above with a fresh workspace.
 std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
                                std::uint64_t size_bytes, DtnTime expiry, const RouteOptions& options = {});
+
+// A memo of the steps of PathBoundsBetween's sweeps (dtn/contact_plan.h), for a caller that
+// bounds the same paths again and again as time moves on (coordinator::PlanPolicy, once per peer
+// every few hours, over a day ahead). A step is a pure function of (plan, source, destination,
+// size, departure): the earliest-arrival route's light time, delay and latest departure. A sweep
+// started later than a previous one finds its first route afresh, and then, after the first
+// range or contact change, departs at the very instants the previous sweep did, where the memo
+// answers; so the result is exactly PathBoundsBetween's without the memo, and a query costs
+// about two route searches instead of one per pass in the horizon.
+// REQUIRES: one plan per cache, not modified while the cache holds steps for it (Clear() after a
+// change). Not thread-safe. Holds at most kStepsMax steps (cleared when full); a sweep drops the
+// steps of its own path that depart before its start (callers move forward in time).
+class PathBoundsCache {
+ public:
+  static constexpr std::size_t kStepsMax = 100'000;
+  void Clear() { steps_.clear(); }
+  std::size_t size() const { return steps_.size(); }
+  std::uint64_t hits() const { return hits_; }
+  std::uint64_t misses() const { return misses_; }
+
+ private:
+  friend std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan&, NodeNumber,
+                                                                         NodeNumber, DtnTime, DtnTime,
+                                                                         std::uint64_t, PathBoundsCache&);
+  struct Key {
+    NodeNumber source = 0;
+    NodeNumber destination = 0;
+    std::uint64_t size_bytes = 0;
+    std::int64_t departure_ms = 0;
+    auto operator<=>(const Key&) const = default;
+  };
+  struct Step {
+    bool found = false;  // false: no route at this departure
+    bool local = false;  // source == destination: no hops
+    Duration owlt{0};    // the route's OwltSum()
+    Duration delay{0};   // arrival - departure
+    DtnTime latest;      // LatestDeparture (not below the departure)
+  };
+  std::map<Key, Step> steps_;
+  RouteWorkspace workspace_;
+  std::uint64_t hits_ = 0;
+  std::uint64_t misses_ = 0;
+};
+
+// PathBoundsBetween (dtn/contact_plan.h) with a memo of its steps: the same result.
+std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan& plan, NodeNumber a, NodeNumber b,
+                                                                DtnTime from, DtnTime to, std::uint64_t size_bytes,
+                                                                PathBoundsCache& cache);
 
 // Destination -> next hop, with an optional default route. For deployments without a plan
 // (a LAN, a lab) where every link is always up.
@@ -177,11 +252,10 @@ class Router {
   };
   std::optional<Route> Cgr(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry,
                            const RouteOptions& options);
-  bool PlanKnows(NodeNumber destination) const { return plan_destinations_.contains(destination); }
+  bool PlanKnows(NodeNumber destination) const { return plan_->HasContactsTo(destination); }
 
   NodeNumber local_;
   const ContactPlan* plan_;
-  std::unordered_set<NodeNumber> plan_destinations_;  // every contact's `to`
   StaticRoutes static_;
   StaticFallback fallback_;
   RouteWorkspace workspace_;

@@ -90,6 +90,18 @@ struct NodeFigures {
   std::uint64_t restarts = 0;
 };
 
+// [[bulk]] transfers: each split into bundles of at most 64 KiB sent at bulk priority from
+// ipn:sender.66 to ipn:receiver.66 with a 24-hour lifetime.
+struct BulkFigures {
+  std::uint64_t transfers = 0;        // started (their time came)
+  std::uint64_t transfers_lost = 0;   // the sender was down at that time
+  std::uint64_t bundles_sent = 0;     // accepted by the sender's node
+  std::uint64_t bundles_refused = 0;  // refused by the sender's node (store quota)
+  std::uint64_t bundles_delivered = 0;
+  std::uint64_t bytes_delivered = 0;
+  DtnTime last_delivery;  // of any bulk bundle
+};
+
 struct ReplayResult {
   std::string scenario;
   std::uint64_t seed = 0;
@@ -108,6 +120,7 @@ struct ReplayResult {
   std::uint64_t uses_accepted = 0;
   std::uint64_t uses_rejected = 0;
   std::uint64_t epochs = 0;
+  BulkFigures bulk;  // all 0 without [[bulk]]
   LatencyFigures latency;
   std::vector<ResourceFigures> resources;  // by name
   std::vector<NodeFigures> nodes;          // in scenario order
