@@ -53,6 +53,8 @@ class AppClient {
     socket_.set(::zmq::sockopt::rcvhwm, 100000);
     socket_.connect(endpoint);
   }
+  // How long the last messages may take to leave at exit (0: dropped at once).
+  void SetLinger(std::chrono::milliseconds linger) { socket_.set(::zmq::sockopt::linger, static_cast<int>(linger.count())); }
   void Send(std::string_view verb, const json& header, std::span<const std::uint8_t> payload = {}) {
     const std::string h = header.dump(-1, ' ', false, kReplace);
     socket_.send(::zmq::buffer(verb), ::zmq::send_flags::sndmore);
@@ -62,7 +64,10 @@ class AppClient {
   struct Reply {
     std::string verb;
     json header;
-    std::vector<std::uint8_t> payload;
+    ::zmq::message_t payload_message;  // empty when the reply has no payload
+    std::span<const std::uint8_t> payload() const {
+      return {static_cast<const std::uint8_t*>(payload_message.data()), payload_message.size()};
+    }
   };
   // Waits up to `timeout` for one reply.
   std::optional<Reply> Receive(std::chrono::milliseconds timeout) {
@@ -80,10 +85,7 @@ class AppClient {
     if (parts.size() < 2) return r;
     r.verb = parts[0].to_string();
     r.header = json::parse(parts[1].to_string_view(), nullptr, false);
-    if (parts.size() >= 3) {
-      auto* p = static_cast<const std::uint8_t*>(parts[2].data());
-      r.payload.assign(p, p + parts[2].size());
-    }
+    if (parts.size() >= 3) r.payload_message = std::move(parts[2]);
     return r;
   }
 
@@ -127,35 +129,40 @@ int RunSend(int argc, char** argv) {
     std::fprintf(stderr, "ics-dtn send: --to: %s\n", eid.error().c_str());
     return 2;
   }
-  std::vector<std::vector<std::uint8_t>> adus;
+  // ADU i (generated, --count) or the one ADU read from stdin, built when it is sent: memory stays
+  // at one ADU however many are sent.
+  std::vector<std::uint8_t> adu;
+  std::uint64_t total = 1;
+  const std::uint64_t run = static_cast<std::uint64_t>(::getpid()) << 32;  // unique across runs
   if (count > 0) {
     if (size < 8) size = 8;
-    const std::uint64_t run = static_cast<std::uint64_t>(::getpid()) << 32;  // unique across runs
-    for (std::uint64_t i = 0; i < count; ++i) {
-      std::vector<std::uint8_t> adu(size);
-      for (int b = 0; b < 8; ++b) adu[b] = static_cast<std::uint8_t>(i >> (56 - 8 * b));
-      for (std::size_t b = 8; b < adu.size(); ++b) adu[b] = static_cast<std::uint8_t>((run >> 32) + i + b);
-      adus.push_back(std::move(adu));
-    }
+    total = count;
+    adu.resize(size);
   } else {
-    std::vector<std::uint8_t> adu((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    adus.push_back(std::move(adu));
+    adu.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
+  auto make_adu = [&](std::uint64_t i) {
+    if (count == 0) return;
+    for (int b = 0; b < 8; ++b) adu[b] = static_cast<std::uint8_t>(i >> (56 - 8 * b));
+    for (std::size_t b = 8; b < adu.size(); ++b) adu[b] = static_cast<std::uint8_t>((run >> 32) + i + b);
+  };
   AppClient client(via);
   const std::int64_t lifetime_ms = static_cast<std::int64_t>(lifetime_s * 1000);
   constexpr std::size_t kWindow = 1024;  // requests outstanding at once
-  std::size_t next = 0, stored = 0;
+  std::uint64_t next = 0, stored = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
-  while (stored < adus.size()) {
-    while (next < adus.size() && next - stored < kWindow) {
+  while (stored < total) {
+    while (next < total && next - stored < kWindow) {
       json h{{"to", to}, {"priority", priority}, {"lifetime_ms", lifetime_ms}, {"tag", next}};
       if (!from.empty()) h["from"] = from;
-      client.Send("send", h, adus[next]);
+      make_adu(next);
+      client.Send("send", h, adu);
       ++next;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      std::fprintf(stderr, "ics-dtn send: timed out: %zu of %zu ADUs stored\n", stored, adus.size());
+      std::fprintf(stderr, "ics-dtn send: timed out: %llu of %llu ADUs stored\n", static_cast<unsigned long long>(stored),
+                   static_cast<unsigned long long>(total));
       return 1;
     }
     auto reply = client.Receive(std::min(left, std::chrono::milliseconds(1000)));
@@ -168,7 +175,7 @@ int RunSend(int argc, char** argv) {
       return 1;
     }
   }
-  std::fprintf(stderr, "ics-dtn send: %zu ADUs stored\n", stored);
+  std::fprintf(stderr, "ics-dtn send: %llu ADUs stored\n", static_cast<unsigned long long>(stored));
   return 0;
 }
 
@@ -195,6 +202,17 @@ int RunRecv(int argc, char** argv) {
   std::set<std::string> seen;  // a possible redelivery already printed is confirmed, not printed again
   std::uint64_t got = 0;
   bool registered = false;
+  // Deliveries are confirmed cumulatively: everything that has arrived (and been printed) when
+  // the socket runs dry goes back in one confirm, bounded to fit the daemon's header limit.
+  std::vector<std::string> to_confirm;
+  std::size_t confirm_bytes = 0;
+  auto flush_confirms = [&] {
+    if (to_confirm.empty()) return;
+    std::fflush(stdout);  // what is confirmed has been written out first
+    client.Send("confirm", json{{"endpoint", endpoint}, {"ids", to_confirm}});
+    to_confirm.clear();
+    confirm_bytes = 0;
+  };
   while (count == 0 || got < count) {
     auto wait = std::chrono::milliseconds(1000);
     if (timeout_s > 0) {
@@ -202,9 +220,11 @@ int RunRecv(int argc, char** argv) {
       if (left.count() <= 0) break;
       wait = std::min(wait, left);
     }
-    auto reply = client.Receive(wait);
+    const bool draining = !to_confirm.empty();
+    auto reply = client.Receive(draining ? std::chrono::milliseconds(0) : wait);
     if (!reply) {
-      if (!registered) client.Send("register", json{{"endpoint", endpoint}});  // daemon not up yet
+      flush_confirms();
+      if (!registered && !draining) client.Send("register", json{{"endpoint", endpoint}});  // daemon not up yet
       continue;
     }
     if (reply->verb == "registered") {
@@ -225,17 +245,20 @@ int RunRecv(int argc, char** argv) {
                   {"created_ms", reply->header.value("created_ms", std::int64_t{0})},
                   {"created", clock::DtnTime::FromMillis(reply->header.value("created_ms", std::int64_t{0})).ToIso8601()},
                   {"priority", reply->header.value("priority", std::string())},
-                  {"size", reply->payload.size()},
-                  {"payload_hex", Hex(reply->payload)}};
+                  {"size", reply->payload().size()},
+                  {"payload_hex", Hex(reply->payload())}};
         std::fputs((line.dump(-1, ' ', false, kReplace) + "\n").c_str(), stdout);
       } else {
-        fmt::print("{} {} bytes: {}\n", id, reply->payload.size(),
-                   std::string(reply->payload.begin(), reply->payload.end()));
+        const auto payload = reply->payload();
+        fmt::print("{} {} bytes: {}\n", id, payload.size(), std::string(payload.begin(), payload.end()));
       }
-      std::fflush(stdout);
     }
-    client.Send("confirm", json{{"endpoint", endpoint}, {"id", id}});
+    confirm_bytes += id.size() + 3;
+    to_confirm.push_back(id);
+    if (confirm_bytes > zmq::kMaxHeaderBytes / 2) flush_confirms();
   }
+  client.SetLinger(std::chrono::milliseconds(1000));  // the last confirm must reach the daemon
+  flush_confirms();
   client.Send("unregister", json{{"endpoint", endpoint}});
   if (count > 0 && got < count) {
     std::fprintf(stderr, "ics-dtn recv: %llu of %llu ADUs arrived before the timeout\n",

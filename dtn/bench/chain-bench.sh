@@ -9,7 +9,7 @@
 #   dtn/bench/chain-bench.sh build/live-release
 # Environment: N1K (1 KiB bundles, default 50000), N64K (64 KiB bundles, default 3000),
 #   NLAT (latency samples, default 2000), WINDOW (the daemons' --window, bundles in flight per
-#   neighbour; default: the daemon's, 64), KEEP=1 keeps the temp dir (logs, stores).
+#   neighbour; default: the daemon's, 1024), KEEP=1 keeps the temp dir (logs, stores).
 #
 # What it prints:
 #   throughput  `ics-dtn send --count N --size S` into node 1 while `ics-dtn recv` drains node 3:
@@ -19,13 +19,25 @@
 #               steady clock, from its send request to its delivery: L1 through one hop (1 -> 2),
 #               L2 through two hops (1 -> 2 -> 3). The added latency of a hop is L2 - L1 (each
 #               percentile taken separately: an estimate, not a per-bundle difference).
+#   cpu per bundle  after each throughput phase: CPU time (user + system, all threads) per bundle of
+#               each daemon and of send / recv. On a shared machine this is the steadier figure:
+#               with everything on 2 cores, bundles/s <= 2 CPU-s / (total CPU per bundle).
 #
-# Measured 2026-11-29 on the shared 2-core box (load average 7-10 from parallel builds, so treat
-# as lower bounds), release build, defaults (N1K=50000, N64K=2000-3000, NLAT=1000-2000):
-#   WINDOW=64 (default):  1 KiB 5,000-5,800 bundles/s (5-6 MB/s); 64 KiB 310-380 bundles/s (20-25 MB/s);
-#                         L1 median 0.68 ms, L2 median 1.08-1.15 ms; added per hop: median 0.39-0.47 ms,
-#                         p99 11-16 ms
-#   WINDOW=1024:          1 KiB 8,400 bundles/s; 64 KiB 480 bundles/s (32 MB/s); per hop median 0.37 ms
+# Measured 2026-11-29, release build, N1K=20000-40000, N64K=300-3000 (dtn/bench/README.md has the
+# profile and the history):
+#   before (window 64)  quiet, load 0.6:  1 KiB 12,076 bundles/s (12.4 MB/s); 64 KiB 813 bundles/s
+#                       (53.3 MB/s); added latency per hop median 354 us.
+#                       load ~5: 1 KiB 6,600-8,500 bundles/s at 123-151 us CPU per bundle (all five
+#                       processes); 64 KiB 29-42 MB/s at 1,400-1,600 us CPU per bundle.
+#   after (window 1024, exclusive store lock, decoded bundles kept, cumulative confirms ...)
+#                       load 5-7: 1 KiB 11,400-14,000 bundles/s at 75-87 us CPU per bundle;
+#                       64 KiB 35-41 MB/s at 1,200-1,360 us CPU per bundle.
+#                       load 13-15 (parallel builds): 1 KiB 5,100-5,200 bundles/s at 80-92 us CPU;
+#                       added latency per hop median 333-355 us.
+#                       load 7: 1 KiB 15,249-16,647 bundles/s (15.6-17.0 MB/s) at 74.5-82 us CPU;
+#                       64 KiB 565-652 bundles/s (37-43 MB/s) at 1,420-1,590 us CPU. A hop's latency
+#                       is one fsync at the receiver plus ~0.1-0.3 ms: with this disk's fsync at
+#                       4.0 ms (throttled) during these runs, L1 medians were 6-7 ms.
 # Targets (issue 4): >= 30,000 1 KiB bundles/s, >= 200 MB/s at 64 KiB, per-hop median < 1 ms.
 set -euo pipefail
 BUILD=${1:-build/live-release}
@@ -64,17 +76,36 @@ done
 "$P" --send-via "ipc://$d/a1" --recv-via "ipc://$d/a3" --to ipn:3.1 --count 20 --warmup 0 >/dev/null
 
 now() { date +%s.%N; }
+cpu_ticks() { # pid -> utime + stime in clock ticks
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+TIME=/usr/bin/time; [ -x "$TIME" ] || TIME=
 throughput() { # size count endpoint
   local size=$1 n=$2 ep=$3
-  "$T" recv --via "ipc://$d/a3" --endpoint "$ep" --count "$n" --timeout 600 >/dev/null 2>"$d/recv-$size.err" &
+  local c0=() c1=() i
+  for i in 0 1 2; do c0+=("$(cpu_ticks "${pids[$i]}")"); done
+  ${TIME:+$TIME -f "%U %S" -o "$d/recv-$size.cpu"} \
+    "$T" recv --via "ipc://$d/a3" --endpoint "$ep" --count "$n" --timeout 600 >/dev/null 2>"$d/recv-$size.err" &
   local r=$!
   sleep 0.2  # let recv register before the first ADU arrives (it would wait in the store anyway)
   local t0; t0=$(now)
-  "$T" send --via "ipc://$d/a1" --to "$ep" --count "$n" --size "$size" --timeout 600 2>"$d/send-$size.err"
+  ${TIME:+$TIME -f "%U %S" -o "$d/send-$size.cpu"} \
+    "$T" send --via "ipc://$d/a1" --to "$ep" --count "$n" --size "$size" --timeout 600 2>"$d/send-$size.err"
   wait "$r" || { echo "recv failed: $(cat "$d/recv-$size.err")" >&2; exit 1; }
   local t1; t1=$(now)
+  for i in 0 1 2; do c1+=("$(cpu_ticks "${pids[$i]}")"); done
   awk -v n="$n" -v s="$size" -v t0="$t0" -v t1="$t1" 'BEGIN {
     dt = t1 - t0; printf "throughput %6d B x %6d: %8.3f s  %9.0f bundles/s  %8.1f MB/s\n", s, n, dt, n / dt, n * s / dt / 1e6 }'
+  # CPU time (user + system) per bundle of each process over the phase: on a shared machine the
+  # wall-clock rate understates what the code does.
+  local hz; hz=$(getconf CLK_TCK)
+  local sc=0 rc=0
+  [ -n "$TIME" ] && sc=$(awk '{ print $1 + $2 }' "$d/send-$size.cpu") && rc=$(awk '{ print $1 + $2 }' "$d/recv-$size.cpu")
+  awk -v n="$n" -v hz="$hz" -v a="$((c1[0] - c0[0]))" -v b="$((c1[1] - c0[1]))" -v c="$((c1[2] - c0[2]))" \
+      -v sc="$sc" -v rc="$rc" 'BEGIN {
+    k = 1e6 / n; a = a / hz; b = b / hz; c = c / hz
+    printf "  cpu per bundle: node1 %.1f us, node2 %.1f us, node3 %.1f us, send %.1f us, recv %.1f us; total %.1f us\n",
+      a * k, b * k, c * k, sc * k, rc * k, (a + b + c + sc + rc) * k }'
 }
 throughput 1024 "$N1K" ipn:3.10
 throughput 65536 "$N64K" ipn:3.11

@@ -14,6 +14,10 @@ namespace {
 constexpr std::string_view kSequenceCounter = "creation_sequence";
 // Bundles expired per store query (the loop repeats until none is left).
 constexpr std::size_t kExpireBatch = 1024;
+// Encoded bytes of the decoded bundles kept for the dispatch (Node::fresh_): a relay whose
+// outbound window is full keeps a window's worth of arrivals decoded instead of reading each
+// back from the store (a query and a decode) when the window opens.
+constexpr std::uint64_t kFreshBytesMax = 32ull << 20;
 
 using QueueKey = std::pair<int, std::uint64_t>;
 QueueKey QueueKeyOf(const StoredBundleInfo& info) { return {2 - static_cast<int>(info.priority), info.store_seq}; }
@@ -108,6 +112,7 @@ void Node::Advance(clock::DtnTime now) {
 
 void Node::Event(BundleEventKind kind, clock::DtnTime now, const std::optional<BundleId>& id,
                  std::optional<NodeNumber> neighbour, RefusalReason reason, std::string detail, Priority priority) {
+  if (!config_.record_events) return;
   BundleEvent e;
   e.kind = kind;
   e.at = now;
@@ -194,7 +199,7 @@ void Node::Accept(Bundle bundle, std::span<const std::uint8_t> bytes, clock::Dtn
   if (info.disposition == BundleDisposition::kDeliver) {
     TryDeliver(info, now);
   } else {
-    fresh_.emplace(info.store_seq, std::move(bundle));
+    KeepFresh(info, std::move(bundle));
     dispatch_pending_ = true;
   }
 }
@@ -249,7 +254,7 @@ std::expected<BundleId, SendError> Node::Send(const SendRequest& request, clock:
   if (info.disposition == BundleDisposition::kDeliver) {
     TryDeliver(info, now);
   } else {
-    fresh_.emplace(info.store_seq, std::move(bundle));
+    KeepFresh(info, std::move(bundle));
     dispatch_pending_ = true;
   }
   return info.id;
@@ -328,7 +333,7 @@ void Node::ConfirmDelivery(const Eid& endpoint, const BundleId& id, clock::DtnTi
   Forget(seq);
   ++counters_.confirmed;
   Event(BundleEventKind::kDeliveryConfirmed, now, id);
-  output_.events.back().endpoint = endpoint;
+  if (config_.record_events) output_.events.back().endpoint = endpoint;
 }
 
 void Node::SetPlan(const ContactPlan* plan, clock::DtnTime now) {
@@ -352,7 +357,6 @@ NodeOutput Node::TakeOutput() {
     dispatch_pending_ = false;
     Dispatch(now_);
   }
-  fresh_.clear();
   return std::exchange(output_, NodeOutput{});
 }
 
@@ -388,7 +392,13 @@ void Node::Release(std::uint64_t seq) {
   auto it = in_flight_.find(seq);
   if (it == in_flight_.end()) return;
   deadlines_.erase({it->second.deadline.millis(), seq});
-  if (--in_flight_count_[it->second.neighbour] == 0) in_flight_count_.erase(it->second.neighbour);
+  const NodeNumber neighbour = it->second.neighbour;
+  if (--in_flight_count_[neighbour] == 0) {
+    in_flight_count_.erase(neighbour);
+    in_flight_bytes_.erase(neighbour);
+  } else {
+    in_flight_bytes_[neighbour] -= it->second.bytes;
+  }
   in_flight_.erase(it);
 }
 
@@ -396,8 +406,20 @@ void Node::Forget(std::uint64_t seq) {
   Release(seq);
   attempts_.erase(seq);
   ids_.erase(seq);
-  fresh_.erase(seq);
+  DropFresh(seq);
   delivering_.erase(seq);
+}
+
+void Node::KeepFresh(const StoredBundleInfo& info, Bundle bundle) {
+  if (fresh_bytes_ + info.size_bytes > kFreshBytesMax) return;
+  if (fresh_.emplace(info.store_seq, Fresh{std::move(bundle), info.size_bytes}).second) fresh_bytes_ += info.size_bytes;
+}
+
+void Node::DropFresh(std::uint64_t seq) {
+  auto it = fresh_.find(seq);
+  if (it == fresh_.end()) return;
+  fresh_bytes_ -= it->second.bytes;
+  fresh_.erase(it);
 }
 
 clock::Duration Node::RetransmitTimeout(NodeNumber neighbour, std::uint32_t attempt, clock::DtnTime now) const {
@@ -422,7 +444,7 @@ std::optional<NodeNumber> Node::NextHop(const StoredBundleInfo& info, clock::Dtn
 void Node::Dispatch(clock::DtnTime now) {
   std::vector<NodeNumber> with_room;
   for (NodeNumber n : open_) {
-    if (in_flight(n) < config_.window_per_neighbour) with_room.push_back(n);
+    if (in_flight(n) < config_.window_per_neighbour && !BytesWindowFull(n, 1)) with_room.push_back(n);
   }
   if (with_room.empty()) return;
   const std::vector<Eid> destinations = store_.QueuedDestinations();
@@ -455,7 +477,17 @@ void Node::FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations
     std::sort(candidates.begin(), candidates.end(),
               [](const StoredBundleInfo& a, const StoredBundleInfo& b) { return QueueKeyOf(a) < QueueKeyOf(b); });
   }
-  for (const StoredBundleInfo& info : candidates) TransmitBundle(info, neighbour, now);
+  for (const StoredBundleInfo& info : candidates) {
+    if (BytesWindowFull(neighbour, info.size_bytes)) break;
+    TransmitBundle(info, neighbour, now);
+  }
+}
+
+bool Node::BytesWindowFull(NodeNumber neighbour, std::uint64_t more) const {
+  if (config_.window_bytes_per_neighbour == 0) return false;
+  auto it = in_flight_bytes_.find(neighbour);
+  if (it == in_flight_bytes_.end() || it->second == 0) return false;  // one bundle always fits
+  return it->second + more > config_.window_bytes_per_neighbour;
 }
 
 void Node::Drop(const StoredBundleInfo& info, RefusalReason reason, std::string detail, clock::DtnTime now) {
@@ -469,8 +501,9 @@ void Node::Drop(const StoredBundleInfo& info, RefusalReason reason, std::string 
 void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, clock::DtnTime now) {
   std::expected<Bundle, DecodeError> bundle;
   if (auto fresh = fresh_.find(info.store_seq); fresh != fresh_.end()) {
-    // Accepted in this turn: already decoded (and checked) once; no need to read it back.
-    bundle = std::move(fresh->second);
+    // Accepted since its last transmission: decoded (and checked) once; no need to read it back.
+    bundle = std::move(fresh->second.bundle);
+    fresh_bytes_ -= fresh->second.bytes;
     fresh_.erase(fresh);
   } else {
     auto bytes = store_.ReadBytes(info.id);
@@ -493,9 +526,10 @@ void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, cl
   const std::uint32_t attempt = attempts_[info.store_seq]++;
   ids_.try_emplace(info.store_seq, info.id);
   const clock::DtnTime deadline = now + RetransmitTimeout(neighbour, attempt, now);
-  in_flight_[info.store_seq] = InFlight{neighbour, deadline};
+  in_flight_[info.store_seq] = InFlight{neighbour, deadline, info.size_bytes};
   deadlines_.emplace(deadline.millis(), info.store_seq);
   ++in_flight_count_[neighbour];
+  in_flight_bytes_[neighbour] += info.size_bytes;
   ++counters_.transmissions;
   if (attempt > 0) ++counters_.retransmissions;
   output_.actions.emplace_back(Transmit{neighbour, info.id, info.priority, Encode(*bundle), attempt});
@@ -525,7 +559,7 @@ void Node::TryDeliver(const StoredBundleInfo& info, clock::DtnTime now) {
   ++counters_.delivered;
   Event(BundleEventKind::kDelivered, now, info.id, std::nullopt, RefusalReason::kNone,
         possible_redelivery ? "possible redelivery" : std::string(), info.priority);
-  output_.events.back().endpoint = info.destination;
+  if (config_.record_events) output_.events.back().endpoint = info.destination;
 }
 
 }  // namespace ics::dtn

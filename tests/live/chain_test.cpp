@@ -121,6 +121,12 @@ TEST_CASE("chain: bundles queued behind a closed contact arrive once, by priorit
   // ---- exactly once ----
   const auto got = ReadReceived(net.dir() / "recv-chain");
   REQUIRE(got.size() == count);
+  // recv confirms cumulatively (one confirm for all it has written out, the last one as it
+  // exits): the lander releases every ADU, none is left for a later registration.
+  CHECK_MESSAGE(net.node(3).log().WaitForCount(
+                    [](std::string_view line) { return line.find("\"delivery-confirmed\"") != std::string_view::npos; },
+                    count, std::chrono::milliseconds(static_cast<std::int64_t>(10'000 * slow))),
+                test::Tail(net.node(3).log_path()));
   std::map<std::string, std::set<std::uint64_t>> sequences;
   std::set<std::string> ids;
   for (const auto& r : got) {

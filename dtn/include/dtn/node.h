@@ -17,8 +17,9 @@
 //
 // Custody. A bundle transmitted to a neighbour stays stored, counted "in flight" to that
 // neighbour, until the neighbour acknowledges it (then it is deleted: kAcknowledged). At most
-// config.window_per_neighbour bundles are in flight per neighbour, so back-pressure stays in the
-// store. Retransmission timeout of the n-th transmission (n = 0, 1, ...) of a bundle to neighbour N:
+// config.window_per_neighbour bundles (and, if set, config.window_bytes_per_neighbour encoded
+// bytes) are in flight per neighbour, so back-pressure stays in the store. Retransmission
+// timeout of the n-th transmission (n = 0, 1, ...) of a bundle to neighbour N:
 //     base    = 2 x OWLT(self, N, at the send time) + config.retransmit_margin
 //     timeout = min(base x 2^n, config.retransmit_cap)
 // where OWLT is the contact plan's range (ContactPlan::OwltAt), else config.owlt_if_no_range.
@@ -96,9 +97,15 @@ struct NodeConfig {
   StaticRoutes static_routes;
   DecodeLimits decode_limits;  // for received bundles
   std::size_t window_per_neighbour = 64;
+  // Also at most this many encoded bytes in flight per neighbour (0: no byte bound); a bundle
+  // larger than the bound still goes when nothing else is in flight to that neighbour.
+  std::uint64_t window_bytes_per_neighbour = 0;
   clock::Duration retransmit_margin = std::chrono::seconds(2);
   clock::Duration retransmit_cap = std::chrono::hours(1);
   clock::Duration owlt_if_no_range{0};
+  // False: TakeOutput's events stay empty (a driver that logs nothing saves building them; the
+  // counters still count everything).
+  bool record_events = true;
   // Bundles this node creates (Send):
   std::uint64_t hop_limit = 32;  // 0: no hop-count block
   CrcType crc = CrcType::kCrc32c;
@@ -187,6 +194,7 @@ class Node {
   struct InFlight {
     NodeNumber neighbour = 0;
     clock::DtnTime deadline;
+    std::uint64_t bytes = 0;
   };
 
   void Advance(clock::DtnTime now);  // aborts if time goes backwards
@@ -197,12 +205,17 @@ class Node {
   void CheckTimeouts(clock::DtnTime now);
   void Dispatch(clock::DtnTime now);
   void FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations, clock::DtnTime now);
+  // True when `more` bytes would exceed config.window_bytes_per_neighbour (never when nothing is
+  // in flight to `neighbour`).
+  bool BytesWindowFull(NodeNumber neighbour, std::uint64_t more) const;
   std::optional<NodeNumber> NextHop(const StoredBundleInfo& info, clock::DtnTime now);
   void TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, clock::DtnTime now);
   void TryDeliver(const StoredBundleInfo& info, clock::DtnTime now);
   void Drop(const StoredBundleInfo& info, RefusalReason reason, std::string detail, clock::DtnTime now);
   void Release(std::uint64_t seq);  // no longer in flight (still stored)
   void Forget(std::uint64_t seq);   // deleted: no custody or delivery state left
+  void KeepFresh(const StoredBundleInfo& info, Bundle bundle);
+  void DropFresh(std::uint64_t seq);
   clock::Duration RetransmitTimeout(NodeNumber neighbour, std::uint32_t attempt, clock::DtnTime now) const;
   void StoreFailed(const storage::Error& error, const std::optional<BundleId>& id, clock::DtnTime now);
   void Event(BundleEventKind kind, clock::DtnTime now, const std::optional<BundleId>& id,
@@ -218,12 +231,20 @@ class Node {
   std::unordered_map<std::uint64_t, InFlight> in_flight_;
   std::set<std::pair<std::int64_t, std::uint64_t>> deadlines_;  // (deadline ms, seq) of in_flight_
   std::unordered_map<NodeNumber, std::size_t> in_flight_count_;
+  std::unordered_map<NodeNumber, std::uint64_t> in_flight_bytes_;
   std::unordered_map<std::uint64_t, std::uint32_t> attempts_;  // transmissions so far
   std::unordered_map<std::uint64_t, BundleId> ids_;            // of bundles transmitted
   std::unordered_set<std::uint64_t> delivering_;               // Deliver issued in this run
-  // Bundles accepted for forwarding since the last TakeOutput, decoded: the dispatch sends them
-  // without reading them back from the store. Cleared by TakeOutput.
-  std::unordered_map<std::uint64_t, Bundle> fresh_;
+  // Bundles accepted for forwarding and not yet transmitted, decoded: the dispatch sends them
+  // without reading them back from the store. Bounded by kFreshBytesMax (node.cpp): past it, a
+  // bundle is read back from the store when its turn comes. Entries leave at their first
+  // transmission or removal.
+  struct Fresh {
+    Bundle bundle;
+    std::uint64_t bytes = 0;  // encoded size (StoredBundleInfo::size_bytes)
+  };
+  std::unordered_map<std::uint64_t, Fresh> fresh_;
+  std::uint64_t fresh_bytes_ = 0;
   bool dispatch_pending_ = false;
   clock::DtnTime now_;
   std::uint64_t next_sequence_ = 0;

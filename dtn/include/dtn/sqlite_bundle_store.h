@@ -1,6 +1,8 @@
 // The durable bundle store: one SQLite file (WAL, synchronous=FULL), written through
 // storage::GroupCommit so that one Commit() is one transaction and one fsync for any number of
-// staged writes. See dtn/bundle_store.h for the contract.
+// staged writes. See dtn/bundle_store.h for the contract. The file is locked exclusively from the
+// first transaction until the store is closed (one owner: its node daemon); another process
+// opening it meanwhile gets a kBusy error.
 //
 // File layout (application_id kBundleStoreApplicationId, migrations in sqlite_bundle_store.cpp):
 //   bundles(seq INTEGER PRIMARY KEY,            -- StoredBundleInfo::store_seq

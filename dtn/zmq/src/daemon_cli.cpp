@@ -37,6 +37,8 @@ void DaemonCli::AddTo(CLI::App& cli, bool with_app) {
   cli.add_option("--window", o_.window_per_neighbour,
                  "bundles in flight (unacknowledged) per neighbour; size it to rate x round trip")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  cli.add_option("--window-mb", window_mb_, "and at most this many MiB in flight per neighbour")
+      ->check(CLI::PositiveNumber);
   cli.add_flag("--quiet", quiet_, "do not log bundle lifecycle events");
 }
 
@@ -61,6 +63,7 @@ std::expected<DaemonOptions, std::string> DaemonCli::Finish() const {
     o.plan_epoch = *t;
   }
   o.limits.max_bytes = static_cast<std::uint64_t>(quota_mb_ * 1024 * 1024);
+  o.window_bytes_per_neighbour = static_cast<std::uint64_t>(window_mb_ * 1024 * 1024);
   o.log_events = !quiet_;
   return o;
 }

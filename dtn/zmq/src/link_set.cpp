@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace ics::dtn::zmq {
 
@@ -179,14 +181,20 @@ void LinkSet::Heartbeat(clock::DtnTime mission_now, std::chrono::steady_clock::t
 SendResult LinkSet::SendBundle(NodeNumber to, clock::DtnTime mission_now, std::span<const std::uint8_t> bundle) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return SendResult::kUnknownNeighbour;
+  // The frame is assembled in the message itself: one copy of the bundle, not two.
   scratch_.clear();
-  AppendBundleFrame(scratch_, mission_now, bundle);
-  if (!it->second.dealer->send(::zmq::buffer(scratch_), ::zmq::send_flags::dontwait)) {
+  AppendBundleFrame(scratch_, mission_now, {});
+  ::zmq::message_t frame(scratch_.size() + bundle.size());
+  auto* out = static_cast<std::uint8_t*>(frame.data());
+  std::copy(scratch_.begin(), scratch_.end(), out);
+  if (!bundle.empty()) std::memcpy(out + scratch_.size(), bundle.data(), bundle.size());
+  const std::size_t size = frame.size();
+  if (!it->second.dealer->send(frame, ::zmq::send_flags::dontwait)) {
     ++counters_.would_block;
     return SendResult::kWouldBlock;
   }
   ++counters_.frames_out;
-  counters_.bytes_out += scratch_.size();
+  counters_.bytes_out += size;
   return SendResult::kSent;
 }
 

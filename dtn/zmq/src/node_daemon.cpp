@@ -5,11 +5,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "dtn/sqlite_bundle_store.h"
@@ -26,6 +28,21 @@ constexpr std::size_t kHeldFramesMax = 200'000;  // frames "in light" at once; m
 // Text from the network (EIDs, error details) may hold invalid UTF-8: dump replaces it rather
 // than throwing.
 constexpr auto kReplace = json::error_handler_t::replace;
+
+// Appends `text` as a JSON string. EIDs and bundle IDs are printable ASCII in practice and are
+// copied as they are (the per-bundle replies are built without a JSON document); anything else
+// goes through the JSON library (escapes, invalid UTF-8 replaced).
+void AppendJsonString(std::string& out, std::string_view text) {
+  const bool plain =
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (plain) {
+    out += '"';
+    out += text;
+    out += '"';
+  } else {
+    out += json(std::string(text)).dump(-1, ' ', false, kReplace);
+  }
+}
 
 std::span<const std::uint8_t> View(const ::zmq::message_t& m) {
   return {static_cast<const std::uint8_t*>(m.data()), m.size()};
@@ -96,6 +113,8 @@ std::expected<void, std::string> NodeDaemon::Init() {
   config.decode_limits.max_bundle_bytes = o.max_bundle_bytes;
   config.decode_limits.max_payload_bytes = o.max_bundle_bytes;
   config.window_per_neighbour = o.window_per_neighbour;
+  config.window_bytes_per_neighbour = o.window_bytes_per_neighbour;
+  config.record_events = o.log_events;
   node_ = std::make_unique<Node>(config, *store_);
 
   LinkSetConfig link_config;
@@ -425,7 +444,13 @@ void NodeDaemon::HandleAppMessage(const std::string& client, std::string_view ve
     request.payload.assign(payload.begin(), payload.end());
     auto id = node_->Send(request, now);
     if (!id) return fail("refused", std::string(SendErrorName(id.error())), {{"tag", tag}});
-    stored_replies_.emplace_back(client, json{{"tag", tag}, {"id", id->ToString()}}.dump(-1, ' ', false, kReplace));
+    // {"id":...,"tag":...}, as json{...}.dump() would write it.
+    std::string reply = "{\"id\":";
+    AppendJsonString(reply, id->ToString());
+    reply += ",\"tag\":";
+    reply += tag.dump(-1, ' ', false, kReplace);
+    reply += '}';
+    stored_replies_.emplace_back(client, std::move(reply));
   } else if (verb == "register") {
     auto eid = endpoint_of();
     if (!eid) return fail("error", eid.error());
@@ -451,12 +476,30 @@ void NodeDaemon::HandleAppMessage(const std::string& client, std::string_view ve
   } else if (verb == "confirm") {
     auto eid = endpoint_of();
     if (!eid) return fail("error", eid.error());
-    auto id_text = text("id");
-    if (!id_text) return fail("error", "missing \"id\"");
-    auto id = ParseBundleId(*id_text);
-    if (!id) return fail("error", id.error());
-    if (auto it = app_endpoints_.find(*eid); it != app_endpoints_.end()) it->second->unconfirmed.erase(*id);
-    node_->ConfirmDelivery(*eid, *id, now);
+    auto state = app_endpoints_.find(*eid);
+    auto confirm = [&](const std::string& id_text) -> bool {
+      auto id = ParseBundleId(id_text);
+      if (!id) {
+        fail("error", id.error());
+        return false;
+      }
+      if (state != app_endpoints_.end()) state->second->unconfirmed.erase(*id);
+      node_->ConfirmDelivery(*eid, *id, now);
+      return true;
+    };
+    if (auto ids = header.find("ids"); ids != header.end()) {
+      // A cumulative confirm: one message for every delivery a client has processed (the header
+      // bound, kMaxHeaderBytes, bounds how many).
+      if (!ids->is_array()) return fail("error", "\"ids\" must be an array of bundle IDs");
+      for (const auto& id : *ids) {
+        if (!id.is_string()) return fail("error", "\"ids\" must be an array of bundle IDs");
+        if (!confirm(id.get_ref<const std::string&>())) return;
+      }
+    } else {
+      auto id_text = text("id");
+      if (!id_text) return fail("error", "missing \"id\"");
+      if (!confirm(*id_text)) return;
+    }
     PumpDeliveries(*eid);
   } else if (verb == "status") {
     ReplyApp(client, "status", CountersJson());
@@ -484,15 +527,18 @@ void NodeDaemon::PumpDeliveries(const Eid& endpoint) {
   while (!state.client.empty() && !state.waiting.empty() && state.unconfirmed.size() < kDeliveryWindow) {
     Deliver d = std::move(state.waiting.front());
     state.waiting.pop_front();
-    const json header{{"endpoint", d.endpoint.ToString()},
-                      {"id", d.id.ToString()},
-                      {"source", d.source.ToString()},
-                      {"created_ms", d.created.time.millis()},
-                      {"sequence", d.created.sequence},
-                      {"priority", PriorityName(d.priority)},
-                      {"size", d.payload.size()},
-                      {"possible_redelivery", d.possible_redelivery}};
-    ReplyApp(state.client, "deliver", header.dump(-1, ' ', false, kReplace), d.payload);
+    // The same text as a json object's dump (keys in order), without building the document.
+    std::string header;
+    header.reserve(256);
+    fmt::format_to(std::back_inserter(header), "{{\"created_ms\":{},\"endpoint\":", d.created.time.millis());
+    AppendJsonString(header, d.endpoint.ToString());
+    header += ",\"id\":";
+    AppendJsonString(header, d.id.ToString());
+    fmt::format_to(std::back_inserter(header), ",\"possible_redelivery\":{},\"priority\":\"{}\",\"sequence\":{},\"size\":{},\"source\":",
+                   d.possible_redelivery, PriorityName(d.priority), d.created.sequence, d.payload.size());
+    AppendJsonString(header, d.source.ToString());
+    header += '}';
+    ReplyApp(state.client, "deliver", header, d.payload);
     state.unconfirmed.emplace(d.id, std::move(d));
   }
 }

@@ -8,6 +8,7 @@
 //   send {"to","priority","lifetime_ms",       stored {"tag","id"}          | refused {"tag","error"}
 //         "tag"} + payload                     (sent once the bundle is durable in the store)
 //   confirm {"endpoint","id"}                  (none: the bundle leaves the store)
+//   confirm {"endpoint","ids":[id, ...]}       the same for many deliveries at once (cumulative)
 //                                              deliver {"endpoint","id","source","created_ms",
 //                                                "sequence","priority","size",
 //                                                "possible_redelivery"} + payload
@@ -29,8 +30,8 @@
 
 namespace ics::dtn::zmq {
 
-inline constexpr std::size_t kMaxHeaderBytes = 4096;
-inline constexpr std::size_t kDeliveryWindow = 256;
+inline constexpr std::size_t kMaxHeaderBytes = 64 * 1024;  // ~2,000 IDs in one cumulative confirm
+inline constexpr std::size_t kDeliveryWindow = 1024;
 
 // "ipn:2.1/815000000123.4" (BundleId::ToString without fragments) back to an ID.
 std::expected<BundleId, std::string> ParseBundleId(std::string_view text);

@@ -1,7 +1,7 @@
 // The command-line options every daemon that embeds a bundle node shares (ics-dtn node,
 // ics-coordinator, ics-rover-agent run): --id --data --plan --listen --neighbour --app
 // --time-scale --time-origin --plan-epoch --emulate-light-time --quota-mb --max-bundle-bytes --window
-// --quiet.
+// --window-mb --quiet.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -26,6 +26,7 @@ class DaemonCli {
   std::vector<std::string> neighbours_;
   std::string origin_text_, epoch_text_;
   double quota_mb_ = 4096;
+  double window_mb_ = 64;  // DaemonOptions::window_bytes_per_neighbour, in MiB
   bool quiet_ = false;
 };
 
