@@ -31,6 +31,7 @@
 #include "coordinator/plan_policy.h"
 #include "coordinator/protocol.h"
 #include "coordinator/services.h"
+#include "daemon_start.h"
 #include "dtn/zmq/daemon_cli.h"
 #include "dtn/zmq/node_daemon.h"
 #include "rover_agent/agent_core.h"
@@ -142,6 +143,7 @@ class AgentDaemon {
       }
       Reply(client, json{{"outcome", "status"}, {"now", now.ToIso8601()}, {"epoch", status.epoch}, {"leases", leases},
                          {"retransmissions", status.counters.retransmissions},
+                         {"queued_retransmissions", status.counters.queued_retransmissions},
                          {"lapsed", status.counters.lapsed}});
       return;
     }
@@ -203,24 +205,23 @@ class AgentDaemon {
 
   void SendUses() {
     for (auto& [guard, use] : uses_to_send_) {
-      dtn::SendRequest request;
-      request.source = service_;
-      request.destination = dtn::Eid::Ipn(guard, coordinator::kGuardService);
-      request.priority = dtn::Priority::kExpedited;
-      request.lifetime =
-          std::max<clock::Duration>(std::chrono::hours(1), 2 * policy_.SuspicionTimeout().value);
-      request.payload = coordinator::Encode(coordinator::Message(use));
-      if (auto sent = node_.Send(request); !sent) {
+      if (auto sent = SendExpedited(node_, service_, dtn::Eid::Ipn(guard, coordinator::kGuardService),
+                                    MessageLifetime(), coordinator::Message(use));
+          !sent) {
         Notification n;
         n.outcome = Outcome::kRefused;
         n.resource = use.h.resource;
         n.token = use.token;
-        n.reason =
-            fmt::format("could not store the use for ipn:{}: {}", guard, dtn::SendErrorName(sent.error()));
+        n.reason = sent.error();
         AnswerUse(n);
       }
     }
     uses_to_send_.clear();
+  }
+
+  // Long enough for the bundle to wait out the worst suspicion timeout twice, at least an hour.
+  clock::Duration MessageLifetime() const {
+    return std::max<clock::Duration>(std::chrono::hours(1), 2 * policy_.SuspicionTimeout().value);
   }
 
   // The oldest client awaiting a guard's answer for (resource, token) gets it.
@@ -240,23 +241,18 @@ class AgentDaemon {
     AgentOutput out = core_.TakeOutput();
     if (!out.to_persist.empty()) {
       if (auto ok = store_->Apply(out.to_persist); !ok) {
-        std::fprintf(stderr, "ics-rover-agent: agent store failed: %s\n", ok.error().c_str());
+        Fail("ics-rover-agent", kExitFailure, "agent store failed: " + ok.error());
         failed_ = true;
         node_.Stop();
         return;
       }
     }
     for (const auto& o : out.to_send) {
-      dtn::SendRequest request;
-      request.source = service_;
       const bool to_guard = std::holds_alternative<coordinator::Use>(o.message);
-      request.destination = dtn::Eid::Ipn(o.destination, to_guard ? coordinator::kGuardService : coordinator::kLeaseService);
-      request.priority = dtn::Priority::kExpedited;
-      request.lifetime = std::max<clock::Duration>(std::chrono::hours(1), 2 * policy_.SuspicionTimeout().value);
-      request.payload = coordinator::Encode(o.message);
-      if (auto sent = node_.Send(request); !sent) {
-        std::fprintf(stderr, "ics-rover-agent: could not store a message: %s\n",
-                     std::string(dtn::SendErrorName(sent.error())).c_str());
+      const dtn::Eid destination =
+          dtn::Eid::Ipn(o.destination, to_guard ? coordinator::kGuardService : coordinator::kLeaseService);
+      if (auto sent = SendExpedited(node_, service_, destination, MessageLifetime(), o.message); !sent) {
+        Fail("ics-rover-agent", kExitFailure, sent.error());
       }
     }
     for (const auto& n : out.notifications) {
@@ -309,8 +305,7 @@ class AgentDaemon {
 
 int RunDaemon(int argc, char** argv) {
   CLI::App cli("ics-rover-agent run: the rover agent daemon (embeds a bundle node)", "ics-rover-agent run");
-  dtn::zmq::DaemonCli daemon_cli;
-  daemon_cli.AddTo(cli, /*with_app=*/true);
+  DaemonCommandLine command_line(cli, "ics-rover-agent run");
   std::string coordinator_id, control, lease_term_text;
   double drift_ppm = 10, coordinator_drift_ppm = 10, processing_s = 2;
   cli.add_option("--coordinator", coordinator_id, "the coordinator's node, ipn:C")->required();
@@ -320,44 +315,22 @@ int RunDaemon(int argc, char** argv) {
   cli.add_option("--drift-ppm", drift_ppm, "this rover's clock drift bound (ppm)");
   cli.add_option("--coordinator-drift-ppm", coordinator_drift_ppm, "the coordinator's clock drift bound (ppm)");
   cli.add_option("--processing", processing_s, "processing margin per round trip, seconds");
-  try {
-    cli.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
-  }
-  auto options = daemon_cli.Finish();
-  if (!options) {
-    std::fprintf(stderr, "ics-rover-agent run: %s\n", options.error().c_str());
-    return 2;
-  }
+  auto options = command_line.Parse(argc, argv);
+  if (!options) return options.error();
   auto coordinator = dtn::zmq::ParseNodeId(coordinator_id);
-  if (!coordinator) {
-    std::fprintf(stderr, "ics-rover-agent run: --coordinator: %s\n", coordinator.error().c_str());
-    return 2;
-  }
-  options->name = "ics-rover-agent";
-  auto node = dtn::zmq::NodeDaemon::Open(*options);
-  if (!node) {
-    std::fprintf(stderr, "ics-rover-agent run: %s\n", node.error().c_str());
-    return 1;
-  }
-  auto store = OpenSqliteAgentStore((std::filesystem::path(options->data_dir) / "agent.db").string());
-  if (!store) {
-    std::fprintf(stderr, "ics-rover-agent run: %s\n", store.error().c_str());
-    return 1;
-  }
-  auto snapshot = (*store)->Load();
-  if (!snapshot) {
-    std::fprintf(stderr, "ics-rover-agent run: %s\n", snapshot.error().c_str());
-    return 1;
-  }
+  if (!coordinator) return Fail(command_line.command(), kExitUsage, "--coordinator: " + coordinator.error());
+  auto node = OpenNode(command_line, std::move(*options), "ics-rover-agent");
+  if (!node) return node.error();
+  auto store = OpenStore<AgentStore>(command_line, **node, "agent.db",
+                                     [](const std::string& path) { return OpenSqliteAgentStore(path); });
+  if (!store) return store.error();
   coordinator::PlanPolicyConfig pc;
-  pc.self = options->node;
+  pc.self = (*node)->options().node;
   pc.self_clock.drift_ppm = drift_ppm;
   pc.peer_clock.drift_ppm = coordinator_drift_ppm;
   pc.processing_margin = clock::Duration(static_cast<std::int64_t>(processing_s * 1000));
   coordinator::PlanPolicy plan_policy((*node)->plan(), pc);
-  AgentConfig config{.self = options->node,
+  AgentConfig config{.self = (*node)->options().node,
                      .coordinator = *coordinator,
                      .policy = plan_policy.For(*coordinator, (*node)->Now(), /*self_is_requester=*/true),
                      .lease_term = clock::Duration(0),
@@ -366,10 +339,7 @@ int RunDaemon(int argc, char** argv) {
                      .request_id_block = 64};
   if (!lease_term_text.empty()) {
     auto term = clock::ParseDuration(lease_term_text);
-    if (!term) {
-      std::fprintf(stderr, "ics-rover-agent run: --lease-term: %s\n", term.error().c_str());
-      return 2;
-    }
+    if (!term) return Fail(command_line.command(), kExitUsage, "--lease-term: " + term.error());
     config.lease_term = *term;
   } else {
     const auto round_trip = config.policy.RoundTripMax().value;
@@ -377,12 +347,12 @@ int RunDaemon(int argc, char** argv) {
     config.lease_term = std::chrono::ceil<std::chrono::seconds>(config.lease_term);
   }
   if (auto term = config.policy.LeaseTerm(config.lease_term); !term) {
-    std::fprintf(stderr, "ics-rover-agent run: lease term %s is not usable on the path to the coordinator: %s\n",
-                 clock::FormatDuration(config.lease_term).c_str(), term.error().why.c_str());
-    return 2;
+    return Fail(command_line.command(), kExitUsage,
+                fmt::format("lease term {} is not usable on the path to the coordinator: {}",
+                            clock::FormatDuration(config.lease_term), term.error().why));
   }
   try {
-    AgentDaemon agent(**node, std::move(*store), config, std::move(*snapshot), control);
+    AgentDaemon agent(**node, std::move(store->store), config, std::move(store->loaded), control);
     agent.Attach();
     fmt::print("{}\n", json{{"ts", (*node)->Now().ToIso8601()}, {"event", "agent-start"}, {"node", config.self},
                             {"coordinator", config.coordinator}, {"lease_term_ms", config.lease_term.count()},
@@ -391,8 +361,7 @@ int RunDaemon(int argc, char** argv) {
     const int status = (*node)->Run();
     return agent.failed() ? 1 : status;
   } catch (const ::zmq::error_t& e) {
-    std::fprintf(stderr, "ics-rover-agent run: --control %s: %s\n", control.c_str(), e.what());
-    return 1;
+    return Fail(command_line.command(), kExitFailure, fmt::format("--control {}: {}", control, e.what()));
   }
 }
 

@@ -22,6 +22,7 @@
 
 #include "coordinator/protocol.h"
 #include "coordinator/services.h"
+#include "daemon_start.h"
 #include "dtn/zmq/daemon_cli.h"
 #include "dtn/zmq/node_daemon.h"
 #include "rover_agent/guard_core.h"
@@ -107,7 +108,7 @@ class GuardDaemon {
     if (!pending_.to_persist.empty()) {
       if (auto ok = store_->Apply(pending_.to_persist); !ok) {
         // Nothing decided in this turn may leave: stop; the unconfirmed Uses are redelivered.
-        std::fprintf(stderr, "ics-rover-agent guard: guard store failed: %s\n", ok.error().c_str());
+        Fail("ics-rover-agent guard", kExitFailure, "guard store failed: " + ok.error());
         failed_ = true;
         node_.Stop();
         return;
@@ -116,16 +117,10 @@ class GuardDaemon {
     for (const auto& line : lines_) fmt::print("{}\n", line.dump(-1, ' ', false, kReplace));
     if (!lines_.empty()) std::fflush(stdout);
     for (const auto& o : pending_.to_send) {
-      dtn::SendRequest request;
-      request.source = service_;
-      request.destination = dtn::Eid::Ipn(o.destination, coordinator::kLeaseService);
-      request.priority = dtn::Priority::kExpedited;
-      request.lifetime = reply_lifetime_;
-      request.payload = coordinator::Encode(o.message);
-      if (auto sent = node_.Send(request); !sent) {
-        std::fprintf(stderr, "ics-rover-agent guard: could not store a reply to ipn:%llu: %s\n",
-                     static_cast<unsigned long long>(o.destination),
-                     std::string(dtn::SendErrorName(sent.error())).c_str());
+      if (auto sent = SendExpedited(node_, service_, dtn::Eid::Ipn(o.destination, coordinator::kLeaseService),
+                                    reply_lifetime_, o.message);
+          !sent) {
+        Fail("ics-rover-agent guard", kExitFailure, sent.error());
       }
     }
     for (const auto& id : to_confirm_) node_.Confirm(service_, id);
@@ -150,61 +145,39 @@ class GuardDaemon {
 int RunGuard(int argc, char** argv) {
   CLI::App cli("ics-rover-agent guard: a resource guard daemon (embeds a bundle node)",
                "ics-rover-agent guard");
-  dtn::zmq::DaemonCli daemon_cli;
-  daemon_cli.AddTo(cli, /*with_app=*/true);
+  DaemonCommandLine command_line(cli, "ics-rover-agent guard");
   std::vector<std::string> resource_texts;
   double reply_lifetime_s = 86400;
   cli.add_option("--resource", resource_texts, "TENANT/RESOURCE this guard fronts (repeatable)")->required();
   cli.add_option("--reply-lifetime", reply_lifetime_s, "lifetime of reply bundles, mission seconds")
       ->check(CLI::PositiveNumber);
-  try {
-    cli.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
-  }
-  auto options = daemon_cli.Finish();
-  if (!options) {
-    std::fprintf(stderr, "ics-rover-agent guard: %s\n", options.error().c_str());
-    return 2;
-  }
+  auto options = command_line.Parse(argc, argv);
+  if (!options) return options.error();
   GuardConfig config;
   config.self = options->node;
   for (const auto& text : resource_texts) {
     auto name = coordinator::ParseResourceName(text);
-    if (!name) {
-      std::fprintf(stderr, "ics-rover-agent guard: --resource '%s': %s\n", text.c_str(),
-                   name.error().c_str());
-      return 2;
-    }
+    if (!name)
+      return Fail(command_line.command(), kExitUsage, fmt::format("--resource '{}': {}", text, name.error()));
     config.resources.push_back(*name);
   }
-  options->name = "ics-rover-agent-guard";
-  auto node = dtn::zmq::NodeDaemon::Open(*options);
-  if (!node) {
-    std::fprintf(stderr, "ics-rover-agent guard: %s\n", node.error().c_str());
-    return 1;
-  }
-  auto store = OpenSqliteGuardStore((std::filesystem::path(options->data_dir) / "guard.db").string());
-  if (!store) {
-    std::fprintf(stderr, "ics-rover-agent guard: %s\n", store.error().c_str());
-    return 1;
-  }
-  auto highest = (*store)->Load();
-  if (!highest) {
-    std::fprintf(stderr, "ics-rover-agent guard: %s\n", highest.error().c_str());
-    return 1;
-  }
+  auto node = OpenNode(command_line, std::move(*options), "ics-rover-agent-guard");
+  if (!node) return node.error();
+  auto store = OpenStore<GuardStore>(command_line, **node, "guard.db",
+                                     [](const std::string& path) { return OpenSqliteGuardStore(path); });
+  if (!store) return store.error();
+  const auto& highest = store->loaded;
   json fronted = json::array();
   for (const auto& r : config.resources) {
-    auto it = highest->find(r);
-    fronted.push_back(json{{"resource", r.ToString()}, {"highest", it == highest->end() ? 0 : it->second}});
+    auto it = highest.find(r);
+    fronted.push_back(json{{"resource", r.ToString()}, {"highest", it == highest.end() ? 0 : it->second}});
   }
-  GuardDaemon guard(**node, std::move(*store), std::move(config), *highest,
+  GuardDaemon guard(**node, std::move(store->store), std::move(config), highest,
                     clock::Duration(static_cast<std::int64_t>(reply_lifetime_s * 1000)));
   guard.Attach();
   fmt::print("{}\n", json{{"ts", (*node)->Now().ToIso8601()},
                           {"event", "guard-start"},
-                          {"node", options->node},
+                          {"node", (*node)->options().node},
                           {"service", coordinator::kGuardService},
                           {"resources", fronted}}
                          .dump(-1, ' ', false, kReplace));

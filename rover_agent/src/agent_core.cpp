@@ -101,6 +101,20 @@ AgentCore::AgentCore(AgentConfig config, AgentSnapshot snapshot, DtnTime now) : 
     Die("AgentCore: request_id_block, max_leases and max_releasing must be positive");
   }
   request_timeout_ = config_.policy.RequestTimeout().value;
+  // Renew one request timeout (a worst round trip plus our drift over it) before RenewAt, so a
+  // second round trip (StaleEpoch after a coordinator restart, or one lost copy) still fits
+  // before the view ends; a term too short for that renews at half of RenewAt, which bounds the
+  // renewal rate at twice what RenewAt alone would cost.
+  const Duration renew_at = config_.policy.RenewAt(config_.lease_term).value;
+  renew_offset_ = std::max(renew_at - request_timeout_, renew_at / 2);
+  // While queued, a grant counts from the last Queued proof, which is at most about one retry
+  // interval + a round trip + a one-way trip older than the grant's arrival. Halving what is left
+  // of the renewal offset after those trips keeps every grant arriving at least one interval before
+  // its renewal point. Never below the request timeout (no back-off on paths where it would not
+  // leave that much).
+  const Duration spare =
+      renew_offset_ - config_.policy.RoundTripMax().value - config_.policy.OneWayMax().value;
+  queued_retry_max_ = std::max(request_timeout_, spare / 2);
   epoch_ = snapshot.epoch;
   reserved_through_ = snapshot.reserved_through;
   next_request_id_ = snapshot.reserved_through + 1;
@@ -118,7 +132,7 @@ AgentCore::AgentCore(AgentConfig config, AgentSnapshot snapshot, DtnTime now) : 
     }
   }
   for (LeaseRecord& record : snapshot.leases) {
-    Lease lease{std::move(record), kLongAgo, 0};
+    Lease lease{std::move(record), kLongAgo, 0, Duration(0), 0};
     if (lease.record.state == LeaseState::kReleasing) {
       releasing_.emplace(lease.record.acquire_request_id, std::move(lease));
       continue;
@@ -179,7 +193,18 @@ coordinator::Header AgentCore::HeaderFor(const ResourceName& resource, RequestId
 }
 
 DtnTime AgentCore::RenewTime(const LeaseRecord& lease) const {
-  return lease.view_start + config_.policy.RenewAt(lease.term).value;
+  // The term is the configured one (a grant or renewal may only shorten it): use the offset
+  // derived for it, or RenewAt's own for a shorter term.
+  if (lease.term == config_.lease_term) return lease.view_start + renew_offset_;
+  const Duration renew_at = config_.policy.RenewAt(lease.term).value;
+  return lease.view_start + std::max(renew_at - request_timeout_, renew_at / 2);
+}
+
+DtnTime AgentCore::RetryTime(const Lease& lease) const {
+  if (lease.retry_interval == Duration(0)) return lease.last_sent + request_timeout_;
+  // Queued in an epoch the coordinator has since left: the proof predates a restart, resend now.
+  if (lease.queued_epoch < epoch_) return lease.last_sent;
+  return lease.last_sent + lease.retry_interval;
 }
 
 DtnTime AgentCore::ReleaseGiveUp(const LeaseRecord& lease) const {
@@ -496,6 +521,13 @@ void AgentCore::OnQueued(const coordinator::Queued& m, DtnTime now) {
     r.count_from = proof;
     Persist(it->second);
   }
+  // Queued: the coordinator holds the waiter durably and will send the grant itself, so from now
+  // on retransmissions back off. The first Queued in an epoch starts the back-off afresh; later
+  // ones (answers to retransmissions) leave it growing.
+  if (it->second.retry_interval == Duration(0) || it->second.queued_epoch < m.h.epoch) {
+    it->second.retry_interval = request_timeout_;
+  }
+  it->second.queued_epoch = m.h.epoch;
   if (it->second.queue_position == m.position) {
     return;
   }
@@ -643,6 +675,7 @@ void AgentCore::OnStaleEpoch(const coordinator::StaleEpoch& m, DtnTime now) {
     Lease& lease = it->second;
     if (lease.record.state == LeaseState::kRequesting && lease.record.acquire_request_id == m.h.request_id) {
       ++counters_.stale_epoch_resent;
+      lease.retry_interval = Duration(0);  // not queued in the new epoch until it says so
       SendAcquire(lease, now);
       return;
     }
@@ -674,8 +707,17 @@ void AgentCore::Tick(DtnTime now) {
                fmt::format("no grant before the wait deadline {}", r.deadline.ToIso8601()));
         Forget(r);
         leases_.erase(current);
-      } else if (now >= lease.last_sent + request_timeout_) {
+      } else if (now >= RetryTime(lease)) {
         ++counters_.retransmissions;
+        if (lease.retry_interval != Duration(0)) {
+          ++counters_.queued_retransmissions;
+          if (lease.queued_epoch < epoch_) {
+            // Resent into a new epoch: unqueued until the coordinator answers in it.
+            lease.retry_interval = Duration(0);
+          } else {
+            lease.retry_interval = std::min(2 * lease.retry_interval, queued_retry_max_);
+          }
+        }
         SendAcquire(lease, now);
       }
       continue;
@@ -723,7 +765,7 @@ std::optional<DtnTime> AgentCore::NextDeadline() const {
     const LeaseRecord& r = lease.record;
     if (r.state == LeaseState::kRequesting) {
       consider(r.deadline);
-      consider(lease.last_sent + request_timeout_);
+      consider(RetryTime(lease));
       continue;
     }
     consider(r.view_end);

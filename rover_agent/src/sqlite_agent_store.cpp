@@ -1,6 +1,7 @@
 // The agent's SQLite file. One row per lease (keyed by its acquire request id) and two counters.
-// Every Apply is one IMMEDIATE transaction on a synchronous=FULL connection: a batch that
-// returned ok is on stable storage before the driver sends the messages that depend on it.
+// Every Apply is one IMMEDIATE transaction on a synchronous=FULL connection (unless the opener
+// chose StoreDurability::kNone): a batch that returned ok is on stable storage before the driver
+// sends the messages that depend on it.
 // Rows are read back as untrusted input: counts, names and enum values are checked.
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include "rover_agent/agent_store.h"
 #include "storage/database.h"
 #include "storage/schema.h"
+#include "store_durability.h"
 
 namespace ics::rover_agent {
 namespace {
@@ -201,9 +203,10 @@ class SqliteAgentStore final : public AgentStore {
 
 }  // namespace
 
-std::expected<std::unique_ptr<AgentStore>, std::string> OpenSqliteAgentStore(const std::string& path) {
+std::expected<std::unique_ptr<AgentStore>, std::string> OpenSqliteAgentStore(
+    const std::string& path, SqliteStoreOptions store_options) {
   storage::OpenOptions options;
-  options.durability = storage::Durability::kFull;
+  options.durability = ToStorage(store_options.durability);
   auto db = Database::Open(path, options);
   if (!db) return std::unexpected(fmt::format("opening the rover agent store: {}", db.error().message));
   if (Status migrated = storage::Migrate(*db, kSpec); !migrated) {

@@ -1,6 +1,7 @@
 // The guard's SQLite file: one row per resource with the highest token seen. Apply is one
-// IMMEDIATE transaction on a synchronous=FULL connection, so a token is on stable storage before
-// the operation under it is accepted; the upsert keeps the maximum, so the value never goes down.
+// IMMEDIATE transaction on a synchronous=FULL connection (unless opened with StoreDurability::kNone),
+// so a token is on stable storage before the operation under it is accepted; the upsert keeps the
+// maximum, so the value never goes down.
 #include <fmt/format.h>
 
 #include <array>
@@ -9,6 +10,7 @@
 #include "rover_agent/guard_store.h"
 #include "storage/database.h"
 #include "storage/schema.h"
+#include "store_durability.h"
 
 namespace ics::rover_agent {
 namespace {
@@ -80,9 +82,10 @@ class SqliteGuardStore final : public GuardStore {
 
 }  // namespace
 
-std::expected<std::unique_ptr<GuardStore>, std::string> OpenSqliteGuardStore(const std::string& path) {
+std::expected<std::unique_ptr<GuardStore>, std::string> OpenSqliteGuardStore(
+    const std::string& path, SqliteStoreOptions store_options) {
   storage::OpenOptions options;
-  options.durability = storage::Durability::kFull;
+  options.durability = ToStorage(store_options.durability);
   auto db = Database::Open(path, options);
   if (!db) return std::unexpected(fmt::format("opening the guard store: {}", db.error().message));
   if (Status migrated = storage::Migrate(*db, kSpec); !migrated) {

@@ -53,11 +53,14 @@ TEST_CASE(
     ~Keep() { net.KeepOnFailure(!ok); }
   } keep{net, ok};
 
-  // A lease term of 12000 s (20 s of wall time) keeps the renewal moment beyond this test's steps.
+  // The agents' default lease term, 4 x the worst round trip of 2 x 601 s + 2 s = 4,816 s (8 s of
+  // wall time), so rover 2 renews (every 2,408 s, one round trip earlier than RenewAt) around the
+  // coordinator's restart: a renewal refused StaleEpoch is resent in the new epoch and still comes
+  // back before rover 2's view ends.
   Daemon& coordinator = net.AddCoordinator(1);
   net.AddRelay(10);
-  net.AddAgent(2, 1, {"--lease-term", "12000s"});
-  net.AddAgent(3, 1, {"--lease-term", "12000s"});
+  net.AddAgent(2, 1);
+  net.AddAgent(3, 1);
   Daemon& guard = net.AddGuard(20, {kPad});
   net.StartAll();
   const std::string epoch_log = (std::filesystem::path(coordinator.data_dir()) / "epochlog.db").string();

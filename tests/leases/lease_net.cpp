@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 
 #include "clock/clock.h"
@@ -225,7 +226,7 @@ ClientResult LeaseNet::Client(NodeNumber agent, const std::string& verb, std::ve
 }
 
 void LeaseNet::KeepOnFailure(bool failed) {
-  if (failed) {
+  if (failed || std::getenv("ICS_KEEP_LEASE_NET") != nullptr) {
     dir_.Keep();
     MESSAGE(fmt::format("logs and databases kept in {}", dir().string()));
   }

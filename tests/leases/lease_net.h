@@ -129,7 +129,8 @@ class LeaseNet {
   // The answer of a background client once it has ended.
   ClientResult Finish(Child& client, const std::string& name, std::chrono::milliseconds timeout);
 
-  // Keep the directory (logs, databases) if `failed`, and say where it is.
+  // Keep the directory (logs, databases) if `failed` (or ICS_KEEP_LEASE_NET is set, to read the
+  // daemons' logs of a passing run), and say where it is.
   void KeepOnFailure(bool failed);
 
  private:

@@ -74,16 +74,17 @@ TEST_CASE("agent: valid-until is the send time plus the term less both drifts, w
   CHECK_FALSE(core.MayUse(Pad(), arrival + 30min));
 }
 
-TEST_CASE("agent: renews at view start plus RenewAt while the hold lasts beyond the view") {
+TEST_CASE("agent: renews one request timeout before RenewAt (at most half of it) while the hold lasts") {
   AgentCore core(MarsConfig(), {}, kT0);
+  CHECK(core.RenewOffset() == kRenewOffset);
   const co::Acquire a = Request(core, 3h);
-  core.OnMessage(GrantFor(a, 1, 7, kT0 + 4800s), kCoordinator, kT0 + 1200s);
+  core.OnMessage(GrantFor(a, 1, 7, kT0 + 4800s), kCoordinator, kT0 + 600s);
   Drain(core);
-  // Renewal due at kT0 + 2,389,579 ms: not a millisecond earlier.
-  CHECK(core.NextDeadline() == kT0 + kRenewAt);
-  core.Tick(kT0 + kRenewAt - 1ms);
+  // Renewal due at kT0 + 1,194,789 ms: not a millisecond earlier.
+  CHECK(core.NextDeadline() == kT0 + kRenewOffset);
+  core.Tick(kT0 + kRenewOffset - 1ms);
   CHECK(Drain(core).to_send.empty());
-  const DtnTime renew_sent = kT0 + kRenewAt;
+  const DtnTime renew_sent = kT0 + kRenewOffset;
   core.Tick(renew_sent);
   AgentOutput out = Drain(core);
   auto renews = Sent<co::Renew>(out);
@@ -94,7 +95,7 @@ TEST_CASE("agent: renews at view start plus RenewAt while the hold lasts beyond 
   CHECK(renews[0].h.request_id == 2);
   REQUIRE(out.to_persist.size() == 1);  // the renewal's send time, persisted before it is sent
   CHECK(std::get<PersistLease>(out.to_persist[0]).lease.renew_first_sent_at == renew_sent);
-  // The worst round trip later the answer arrives, before the old view ends (the point of RenewAt).
+  // The worst round trip later the answer arrives, well before the old view ends.
   const DtnTime answer = renew_sent + 1210s;
   CHECK(answer < kT0 + kHolderView);
   core.OnMessage(co::Renewed{FromCoordinator(Pad(), 1, 2), 7, kTerm, answer + 3600s, ""}, kCoordinator,
@@ -103,20 +104,63 @@ TEST_CASE("agent: renews at view start plus RenewAt while the hold lasts beyond 
   auto renewed = Find(out, Outcome::kRenewed);
   REQUIRE(renewed);
   CHECK(renewed->valid_until == renew_sent + kHolderView);
-  CHECK(core.NextDeadline() == renew_sent + kRenewAt);
+  CHECK(core.NextDeadline() == renew_sent + kRenewOffset);
+}
+
+TEST_CASE("agent: a renewal that meets a coordinator restart still comes back before the view ends") {
+  // A 2 h term on the Mars path leaves room for two worst round trips before the view ends:
+  //   holder view  = 7,200,000 - 360 - 360          = 7,199,280 ms
+  //   renew at     = 7,199,280 - 1,210,000 - 61     = 5,989,219 ms
+  //   renew offset = 5,989,219 - 1,210,061          = 4,779,158 ms (more than half of renew at)
+  AgentConfig config = MarsConfig();
+  config.lease_term = 2h;
+  AgentCore core(config, AgentSnapshot{.leases = {}, .reserved_through = 0, .epoch = 1}, kT0);
+  CHECK(core.RenewOffset() == Duration(4'779'158));
+  core.Acquire(AcquireRequest{Pad(), 5h, kT0 + 1h}, kT0);
+  const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
+  core.OnMessage(GrantFor(a, 1, 7, kT0 + 2h), kCoordinator, kT0 + 1210s);
+  REQUIRE(Find(Drain(core), Outcome::kGranted));
+  const DtnTime renew_sent = kT0 + Duration(4'779'158);
+  CHECK(core.NextDeadline() == renew_sent);
+  core.Tick(renew_sent);
+  auto renews = Sent<co::Renew>(Drain(core));
+  REQUIRE(renews.size() == 1);
+  CHECK(renews[0].h.epoch == 1);
+  // The coordinator restarted meanwhile: the renewal comes back StaleEpoch after a worst round
+  // trip, is resent at once in epoch 2, and that answer takes a worst round trip too.
+  const DtnTime stale_at = renew_sent + 1210s;
+  core.OnMessage(co::StaleEpoch{FromCoordinator(Pad(), 1, renews[0].h.request_id), 2}, kCoordinator,
+                 stale_at);
+  auto resent = Sent<co::Renew>(Drain(core));
+  REQUIRE(resent.size() == 1);
+  CHECK(resent[0].h.epoch == 2);
+  CHECK(resent[0].h.request_id == renews[0].h.request_id);
+  const DtnTime renewed_at = stale_at + 1210s;  // 7,199,158 ms after kT0
+  CHECK(renewed_at < kT0 + Duration(7'199'280));
+  CHECK(core.MayUse(Pad(), renewed_at));
+  core.OnMessage(co::Renewed{FromCoordinator(Pad(), 2, renews[0].h.request_id), 7, 2h, renewed_at + 2h, ""},
+                 kCoordinator, renewed_at);
+  auto renewed = Find(Drain(core), Outcome::kRenewed);
+  REQUIRE(renewed);
+  // Counted from the FIRST send of the renewal (in epoch 1), as always.
+  CHECK(renewed->valid_until == renew_sent + Duration(7'199'280));
+  CHECK(core.counters().lapsed == 0);
 }
 
 TEST_CASE("agent: stops at the end of its own view when no renewal answer comes") {
   AgentCore core(MarsConfig(), {}, kT0);
   const co::Acquire a = Request(core, 5h);
-  core.OnMessage(GrantFor(a, 1, 7, kT0 + 4800s), kCoordinator, kT0 + 1200s);
+  core.OnMessage(GrantFor(a, 1, 7, kT0 + 4800s), kCoordinator, kT0 + 600s);
   Drain(core);
-  core.Tick(kT0 + kRenewAt);
+  core.Tick(kT0 + kRenewOffset);
   REQUIRE(Sent<co::Renew>(Drain(core)).size() == 1);
-  // Unanswered. RenewAt + request timeout is exactly the holder view (2,389,579 + 1,210,061 =
-  // 3,599,640 ms), so the renewal's retransmission time is the view's end: the agent stops
-  // there and says so, and releases, instead of retransmitting.
-  CHECK(kRenewAt + kRequestTimeout == kHolderView);
+  // Unanswered: retransmitted once, a request timeout later (1,194,789 + 1,210,061 = 2,404,850
+  // ms); the next one would fall after the view's end (3,614,911 > 3,599,640 ms), so the agent
+  // stops there and says so, and releases, instead of retransmitting.
+  CHECK(core.NextDeadline() == kT0 + kRenewOffset + kRequestTimeout);
+  core.Tick(kT0 + kRenewOffset + kRequestTimeout);
+  REQUIRE(Sent<co::Renew>(Drain(core)).size() == 1);
+  CHECK(kRenewOffset + 2 * kRequestTimeout > kHolderView);
   CHECK(core.NextDeadline() == kT0 + kHolderView);
   CHECK(core.MayUse(Pad(), kT0 + kHolderView - 1ms));
   core.Tick(kT0 + kHolderView);

@@ -64,6 +64,40 @@ TEST_CASE("agent store: records round-trip through the SQLite file") {
   CHECK(snapshot.leases[0] == r);
 }
 
+TEST_CASE("agent and guard stores opened without fsync (for simulations) keep the same contents") {
+  TempDir dir;
+  const SqliteStoreOptions no_fsync{.durability = StoreDurability::kNone};
+  LeaseRecord r;
+  r.acquire_request_id = 3;
+  r.resource = Pad();
+  r.term = kTerm;
+  r.hold = 1h;
+  r.deadline = kT0 + 2h;
+  r.first_sent_at = kT0;
+  r.count_from = kT0;
+  {
+    auto agent = OpenSqliteAgentStore(dir.File("agent.db"), no_fsync);
+    REQUIRE_MESSAGE(agent.has_value(), (agent ? "" : agent.error()));
+    const std::vector<AgentRecord> records{ReserveRequestIds{64}, LearnEpoch{2}, PersistLease{r}};
+    REQUIRE((*agent)->Apply(records).has_value());
+    auto guard = OpenSqliteGuardStore(dir.File("guard.db"), no_fsync);
+    REQUIRE_MESSAGE(guard.has_value(), (guard ? "" : guard.error()));
+    const std::vector<GuardRecord> highest{{Pad(), 5}, {Pad(), 4}};
+    REQUIRE((*guard)->Apply(highest).has_value());
+  }
+  // Reopened at full durability (the default), as a daemon would: the same file, the same contents.
+  AgentSnapshot snapshot = LoadFrom(*Open(dir.File("agent.db")));
+  CHECK(snapshot.reserved_through == 64);
+  CHECK(snapshot.epoch == 2);
+  REQUIRE(snapshot.leases.size() == 1);
+  CHECK(snapshot.leases[0] == r);
+  auto guard = OpenSqliteGuardStore(dir.File("guard.db"));
+  REQUIRE(guard.has_value());
+  auto highest = (*guard)->Load();
+  REQUIRE(highest.has_value());
+  CHECK(highest->at(Pad()) == 5);
+}
+
 TEST_CASE("agent store: a file of another kind is refused untouched") {
   TempDir dir;
   {

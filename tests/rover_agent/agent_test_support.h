@@ -49,6 +49,37 @@ inline constexpr Duration kRequestTimeout{1'210'061};
 inline constexpr Duration kHolderView{3'599'640};
 inline constexpr Duration kRenewAt{2'389'579};
 
+// The agent's renewal point for kTerm: RenewAt - request timeout = 1,179,518 ms would leave less
+// than half of RenewAt, so half of RenewAt (floored): 2,389,579 / 2 = 1,194,789 ms.
+inline constexpr Duration kRenewOffset{1'194'789};
+
+// A direct link, like a rover in line of sight of its lander: OWLT up to 1 s, no contact wait,
+// 1 s processing, 20 ppm on both clocks. Its figures for a 3 h term, computed by hand:
+//   round trip      = 2 x 1 s + 1 s                            = 3,000 ms
+//   request timeout = 3,000 + ceil(3,000 x 20e-6 = 0.06)         = 3,001 ms
+//   holder view     = 10,800,000 - 216 - 216                     = 10,799,568 ms
+//   renew at        = 10,799,568 - 3,000 - 1                     = 10,796,567 ms
+//   renew offset    = max(10,796,567 - 3,001, 10,796,567 / 2)    = 10,793,566 ms
+//   queued retry max = max(3,001, (10,793,566 - 3,000 - 1,000) / 2) = 5,394,783 ms
+inline clock::TimeoutPolicy DirectPolicy() {
+  clock::PolicyInputs in;
+  in.path.owlt = {0s, 1s};
+  in.processing_margin = 1s;
+  in.requester.drift_ppm = 20;
+  in.coordinator.drift_ppm = 20;
+  return clock::TimeoutPolicy(in);
+}
+inline constexpr Duration kDirectTerm = 3h;
+inline constexpr Duration kDirectRequestTimeout{3'001};
+inline constexpr Duration kDirectHolderView{10'799'568};
+inline constexpr Duration kDirectRenewOffset{10'793'566};
+inline constexpr Duration kDirectQueuedRetryMax{5'394'783};
+
+inline AgentConfig DirectConfig(clock::NodeNumber self = kRover) {
+  return AgentConfig{
+      .self = self, .coordinator = kCoordinator, .policy = DirectPolicy(), .lease_term = kDirectTerm};
+}
+
 inline constexpr DtnTime kT0 = DtnTime::FromMillis(850'000'000'000);  // 2026-12-08 or so
 
 inline AgentConfig MarsConfig(clock::NodeNumber self = kRover) {

@@ -10,11 +10,16 @@
 // grant time + term), and a Queued reply proves the request was not yet granted when the reply
 // left; that was at most a one-way trip (plus our drift over it) before it arrived. So a grant
 // after a Queued that arrived at q counts from max(first send, q - OneWayMax - drift over it).
-// The agent retransmits while queued, so these proofs stay fresh. The agent
+// The agent
 //   - stops using the resource when its own view ends, whatever the network does (a "lapsed"
 //     notification; a later Grant or Renewed does not resurrect it: it is released instead);
-//   - renews at view_start + policy.RenewAt(term), while the holder still wants the resource
-//     beyond the current view (the renewal can then make the worst round trip);
+//   - renews at view_start + RenewOffset(), while the holder still wants the resource beyond the
+//     current view. RenewOffset() = max(RenewAt(term) - RequestTimeout, RenewAt(term) / 2): one
+//     worst round trip earlier than policy.RenewAt, so a renewal that meets a coordinator restart
+//     (StaleEpoch, then the resend in the new epoch: two round trips) or loses one copy still
+//     comes back before the view ends. A term too short for that (HolderView < 3 request
+//     timeouts) renews at half of RenewAt instead (so renewals never come more than twice as
+//     often as RenewAt alone would send them), and may then still lapse across a restart;
 //   - releases when done: an explicit release, or the hold duration (counted from the grant's
 //     arrival) has passed;
 //   - a grant that arrives after its view has already ended (a long queue, lost copies of the
@@ -23,6 +28,18 @@
 //   - retransmits an unanswered Acquire, Renew or Release after policy.RequestTimeout() with the
 //     same request id, until the request's own deadline; past it the agent gives up, and a grant
 //     that still arrives is released explicitly;
+//   - backs off while queued: once a Queued reply has come, the coordinator holds the waiter
+//     durably (across its restarts too) and sends the Grant itself, so the agent retransmits the
+//     Acquire only to refresh its proof and to recover a lost Grant: after RequestTimeout, then
+//     each interval twice the last, up to QueuedRetryMax() (and never past the wait deadline).
+//     QueuedRetryMax() = max(RequestTimeout, (RenewOffset - RoundTripMax - OneWayMax) / 2): a
+//     grant counts from the last proof, at most about interval + RoundTripMax + OneWayMax before
+//     it arrives, so even after the longest interval it arrives at least that interval before its
+//     renewal point. The back-off restarts from RequestTimeout on every StaleEpoch, on the first
+//     Queued of a request in an epoch, and when the agent learns a newer epoch from any message
+//     (the proof is then from before a restart: the Acquire is resent at once in the new epoch).
+//     The conservative count is unaffected: a grant counts from the FIRST send of its request id
+//     (the earliest outstanding send) or a later Queued proof, never from a retransmission;
 //   - learns the coordinator epoch from every reply and never acts on an older one (dropped and
 //     counted); on StaleEpoch{current} it adopts `current` and resends the refused message;
 //   - never reuses a request id, across restarts too (ids are reserved in persisted blocks).
@@ -131,7 +148,8 @@ struct AgentCounters {
   std::uint64_t stale_epoch_resent = 0;
   std::uint64_t lapsed = 0;
   std::uint64_t gave_up = 0;
-  std::uint64_t rerequested = 0;  // grants already over on arrival, asked for again
+  std::uint64_t rerequested = 0;             // grants already over on arrival, asked for again
+  std::uint64_t queued_retransmissions = 0;  // of them (in `retransmissions`): Acquires while queued
 };
 
 struct AgentStatus {
@@ -173,12 +191,21 @@ class AgentCore {
 
   Epoch epoch() const { return epoch_; }
   const AgentCounters& counters() const { return counters_; }
+  // From view_start, when a renewal is sent (see the contract above).
+  clock::Duration RenewOffset() const { return renew_offset_; }
+  // The longest interval between Acquire retransmissions while queued (see the contract above).
+  clock::Duration QueuedRetryMax() const { return queued_retry_max_; }
 
  private:
   struct Lease {
     LeaseRecord record;
     clock::DtnTime last_sent;  // last transmission of the outstanding request
     std::uint32_t queue_position = 0;
+    // Requesting. 0: not (known to be) queued in the current epoch: an unanswered Acquire is
+    // retransmitted after the request timeout. Otherwise the interval to the next retransmission
+    // (the back-off), counted from last_sent.
+    clock::Duration retry_interval{0};
+    Epoch queued_epoch = 0;  // epoch of the last Queued reply (0: none)
   };
 
   RequestId NextRequestId();
@@ -196,6 +223,8 @@ class AgentCore {
   void Forget(const LeaseRecord& record);
   coordinator::Header HeaderFor(const ResourceName& resource, RequestId id) const;
   clock::DtnTime RenewTime(const LeaseRecord& lease) const;
+  // Requesting: when the outstanding Acquire is retransmitted.
+  clock::DtnTime RetryTime(const Lease& lease) const;
   clock::DtnTime ReleaseGiveUp(const LeaseRecord& lease) const;
 
   void OnGrant(const coordinator::Grant& m, clock::DtnTime now);
@@ -209,6 +238,8 @@ class AgentCore {
 
   AgentConfig config_;
   clock::Duration request_timeout_{0};
+  clock::Duration renew_offset_{0};
+  clock::Duration queued_retry_max_{0};
   std::map<ResourceName, Lease> leases_;  // requesting and held, one per resource
   std::map<RequestId, Lease> releasing_;  // by acquire request id
   RequestId next_request_id_ = 1;

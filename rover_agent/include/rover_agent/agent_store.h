@@ -16,6 +16,7 @@
 
 #include "clock/time.h"
 #include "coordinator/protocol.h"
+#include "rover_agent/store_options.h"
 
 namespace ics::rover_agent {
 
@@ -114,8 +115,10 @@ class InMemoryAgentStore final : public AgentStore {
 inline constexpr std::size_t kMaxStoredLeases = 65'536;
 
 // The agent's own SQLite file (created when missing; application_id "ICSA", its own schema
-// migrations; synchronous=FULL, so an Apply that returned ok survives power loss). A file of
-// another kind or a newer schema is refused untouched. Error: a message naming the path.
-std::expected<std::unique_ptr<AgentStore>, std::string> OpenSqliteAgentStore(const std::string& path);
+// migrations; by default synchronous=FULL, so an Apply that returned ok survives power loss;
+// StoreDurability::kNone skips the fsyncs, for simulations only). A file of another kind or a newer
+// schema is refused untouched. Error: a message naming the path.
+std::expected<std::unique_ptr<AgentStore>, std::string> OpenSqliteAgentStore(const std::string& path,
+                                                                             SqliteStoreOptions options = {});
 
 }  // namespace ics::rover_agent

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "coordinator/protocol.h"
+#include "rover_agent/store_options.h"
 
 namespace ics::rover_agent {
 
@@ -41,8 +42,10 @@ class InMemoryGuardStore final : public GuardStore {
 
 inline constexpr std::size_t kMaxGuardedResources = 65'536;  // Load() refuses more rows
 
-// The guard's SQLite file (created when missing; application_id "ICSG"; synchronous=FULL).
+// The guard's SQLite file (created when missing; application_id "ICSG"; by default
+// synchronous=FULL; StoreDurability::kNone skips the fsyncs, for simulations only).
 // Error: a message naming the path.
-std::expected<std::unique_ptr<GuardStore>, std::string> OpenSqliteGuardStore(const std::string& path);
+std::expected<std::unique_ptr<GuardStore>, std::string> OpenSqliteGuardStore(const std::string& path,
+                                                                             SqliteStoreOptions options = {});
 
 }  // namespace ics::rover_agent
