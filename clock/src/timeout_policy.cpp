@@ -43,20 +43,50 @@ TimeoutPolicy::TimeoutPolicy(PolicyInputs inputs) : in_(std::move(inputs)) {
   }
 }
 
+// The *Value methods hold the arithmetic; the Explained methods repeat their steps to name the
+// intermediate figures, and call only *Value methods so no explanation is formatted unused.
+Duration TimeoutPolicy::OneWayMaxValue() const { return in_.path.owlt.max + in_.path.contact_wait_max; }
+
+Duration TimeoutPolicy::RoundTripMaxValue() const {
+  return 2 * (in_.path.owlt.max + in_.path.contact_wait_max) + in_.processing_margin;
+}
+
+Duration TimeoutPolicy::RequestTimeoutValue() const {
+  const Duration rtt = RoundTripMaxValue();
+  return rtt + in_.requester.DriftOver(rtt);
+}
+
+Duration TimeoutPolicy::SuspicionTimeoutValue() const {
+  return std::max(2 * in_.path.owlt.max, RequestTimeoutValue()) + in_.processing_margin;
+}
+
+Duration TimeoutPolicy::HolderViewValue(Duration term) const {
+  return term - in_.requester.DriftOver(term) - in_.coordinator.DriftOver(term);
+}
+
+Duration TimeoutPolicy::RegrantMarginValue(Duration term) const {
+  return in_.requester.DriftOver(term) + in_.coordinator.DriftOver(term) + Duration(1);
+}
+
+Duration TimeoutPolicy::RenewAtValue(Duration term) const {
+  const Duration rtt = RoundTripMaxValue();
+  return HolderViewValue(term) - rtt - in_.requester.DriftOver(rtt);
+}
+
 Explained TimeoutPolicy::OneWayMax() const {
-  const Duration v = in_.path.owlt.max + in_.path.contact_wait_max;
+  const Duration v = OneWayMaxValue();
   return {v, fmt::format("one way = max OWLT {} + contact wait {} = {}", D(in_.path.owlt.max),
                          D(in_.path.contact_wait_max), D(v))};
 }
 
 Explained TimeoutPolicy::RoundTripMax() const {
-  const Duration v = 2 * (in_.path.owlt.max + in_.path.contact_wait_max) + in_.processing_margin;
+  const Duration v = RoundTripMaxValue();
   return {v, fmt::format("round trip = 2 x (max OWLT {} + contact wait {}) + processing {} = {}",
                          D(in_.path.owlt.max), D(in_.path.contact_wait_max), D(in_.processing_margin), D(v))};
 }
 
 Explained TimeoutPolicy::RequestTimeout() const {
-  const Duration rtt = RoundTripMax().value;
+  const Duration rtt = RoundTripMaxValue();
   const Duration drift = in_.requester.DriftOver(rtt);
   const Duration v = rtt + drift;
   return {v, fmt::format("request timeout = round trip {} + requester drift {} ({} of it) = {}", D(rtt),
@@ -65,7 +95,7 @@ Explained TimeoutPolicy::RequestTimeout() const {
 
 Explained TimeoutPolicy::SuspicionTimeout() const {
   const Duration two_owlt = 2 * in_.path.owlt.max;
-  const Duration request = RequestTimeout().value;
+  const Duration request = RequestTimeoutValue();
   const Duration v = std::max(two_owlt, request) + in_.processing_margin;
   return {v, fmt::format("suspicion = max(2 x max OWLT {} = {}, request timeout {}) + processing {} = {}",
                          D(in_.path.owlt.max), D(two_owlt), D(request), D(in_.processing_margin), D(v))};
@@ -89,8 +119,8 @@ Explained TimeoutPolicy::RegrantMargin(Duration term) const {
 }
 
 Explained TimeoutPolicy::RenewAt(Duration term) const {
-  const Duration view = HolderView(term).value;
-  const Duration rtt = RoundTripMax().value;
+  const Duration view = HolderViewValue(term);
+  const Duration rtt = RoundTripMaxValue();
   const Duration drift = in_.requester.DriftOver(rtt);
   const Duration v = view - rtt - drift;
   return {v,
@@ -103,17 +133,17 @@ std::expected<Explained, Explained> TimeoutPolicy::LeaseTerm(Duration requested)
     return std::unexpected(
         Explained{requested, fmt::format("refused: term {} is not positive", D(requested))});
   }
-  const Duration rtt = RoundTripMax().value;
+  const Duration rtt = RoundTripMaxValue();
   const Duration rtt_drift = in_.requester.DriftOver(rtt);
   // Usable iff the holder's view outlasts the round trip (strictly) and a renewal sent at RenewAt
   // can still make the round trip: view >= rtt + max(drift over rtt, 1 ms).
   const auto usable = [&](Duration term) {
-    const Duration view = HolderView(term).value;
+    const Duration view = HolderViewValue(term);
     return view > rtt && view - rtt - rtt_drift >= Duration(0);
   };
   if (!usable(requested)) {
-    const Explained view = HolderView(requested);
-    const Explained renew = RenewAt(requested);
+    const Duration view_value = HolderViewValue(requested);
+    const Duration renew_value = RenewAtValue(requested);
     // The smallest usable term, for the operator: HolderView is non-decreasing in the term (each
     // extra ms of term adds at most 1 ms of rounded drift), so usability is monotonic too.
     std::string advice;
@@ -133,14 +163,14 @@ std::expected<Explained, Explained> TimeoutPolicy::LeaseTerm(Duration requested)
         requested,
         fmt::format("refused: no usable time: term {} gives holder view {} < round trip {} + holder drift "
                     "over it {} (short by {}; renew at would be {}); {}",
-                    D(requested), D(view.value), D(rtt), D(rtt_drift), D(needed_view - view.value),
-                    D(renew.value), advice)});
+                    D(requested), D(view_value), D(rtt), D(rtt_drift), D(needed_view - view_value),
+                    D(renew_value), advice)});
   }
-  const Explained view = HolderView(requested);
-  const Explained renew = RenewAt(requested);
+  const Duration view = HolderViewValue(requested);
+  const Duration renew = RenewAtValue(requested);
   return Explained{requested,
                    fmt::format("term {} granted: holder view {} exceeds round trip {} by {}; renew at {}",
-                               D(requested), D(view.value), D(rtt), D(view.value - rtt), D(renew.value))};
+                               D(requested), D(view), D(rtt), D(view - rtt), D(renew))};
 }
 
 std::string TimeoutPolicy::Describe(Duration term) const {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <system_error>
 #include <tuple>
 
@@ -273,8 +274,12 @@ ContactPlan::ContactPlan(std::vector<Contact> contacts, std::vector<clock::Range
     : contacts_(std::move(contacts)), ranges_(std::move(ranges)) {
   for (const Contact& c : contacts_) CheckContact(c);
   for (const clock::RangeEntry& r : ranges_) CheckRange(r);
-  std::sort(contacts_.begin(), contacts_.end(),
-            [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); });
+  // The key covers every field, so contacts of equal keys are identical and their order is moot;
+  // a plan rebuilt from another's contacts (the replayer adds ranges) is sorted already.
+  const auto by_key = [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); };
+  if (!std::is_sorted(contacts_.begin(), contacts_.end(), by_key)) {
+    std::sort(contacts_.begin(), contacts_.end(), by_key);
+  }
   range_table_ = clock::RangeTable(ranges_);
   ReindexContacts();
   ReindexRanges();
@@ -301,6 +306,11 @@ void ContactPlan::ReindexContacts() {
       end_max_[i] = std::max(c.end, end_max_[i - 1]);
     }
     from_groups_.back().end = i + 1;
+  }
+  block_end_max_.assign((contacts_.size() + kEndBlock - 1) / kEndBlock,
+                        DtnTime::FromMillis(std::numeric_limits<std::int64_t>::min()));
+  for (std::size_t i = 0; i < contacts_.size(); ++i) {
+    block_end_max_[i / kEndBlock] = std::max(block_end_max_[i / kEndBlock], contacts_[i].end);
   }
   destinations_.clear();
   for (const Contact& c : contacts_) destinations_.push_back(c.to);
@@ -375,6 +385,18 @@ std::span<const Contact> ContactPlan::ContactsFrom(NodeNumber from) const {
   return std::span<const Contact>(contacts_).subspan(g->begin, g->end - g->begin);
 }
 
+std::size_t ContactPlan::NextNotEndedBy(std::size_t i, std::size_t end, DtnTime t) const {
+  while (i < end) {
+    if (i % kEndBlock == 0 && block_end_max_[i / kEndBlock] <= t) {
+      i += kEndBlock;  // the whole block has ended (past `end` too: then none is left)
+      continue;
+    }
+    if (contacts_[i].end > t) return i;
+    ++i;
+  }
+  return end;
+}
+
 std::size_t ContactPlan::ContactsFromNotEndedBy(NodeNumber from, DtnTime t) const {
   const FromGroup* g = GroupOf(from);
   if (g == nullptr) return ContactsFromBegin(from);
@@ -427,6 +449,24 @@ std::optional<Duration> ContactPlan::OwltAt(NodeNumber a, NodeNumber b, DtnTime 
     if (t < it->end && (!owlt || it->owlt > *owlt)) owlt = it->owlt;
   }
   return owlt;
+}
+
+ContactPlan::RangeState ContactPlan::RangeStateAt(NodeNumber a, NodeNumber b, DtnTime t) const {
+  // OwltAt's and NextRangeChange's scans merged: they look at the same entries.
+  std::span<const PairRange> pair = RangesOf(a, b);
+  auto it = std::upper_bound(pair.begin(), pair.end(), t,
+                             [](DtnTime x, const PairRange& r) { return x < r.start; });
+  RangeState state;
+  if (it != pair.end()) state.next_change = it->start;
+  while (it != pair.begin()) {
+    --it;
+    if (it->end_max <= t) break;
+    if (it->end > t) {
+      if (!state.owlt || it->owlt > *state.owlt) state.owlt = it->owlt;
+      if (!state.next_change || it->end < *state.next_change) state.next_change = it->end;
+    }
+  }
+  return state;
 }
 
 std::optional<DtnTime> ContactPlan::NextRangeChange(NodeNumber a, NodeNumber b, DtnTime t) const {

@@ -19,10 +19,14 @@ bool Contains(const std::vector<NodeNumber>& nodes, NodeNumber n) {
   return std::find(nodes.begin(), nodes.end(), n) != nodes.end();
 }
 
-// Min-heap order on (key, kind, value); see RouteWorkspace::HeapEntry.
-bool HeapAfter(const RouteWorkspace::HeapEntry& x, const RouteWorkspace::HeapEntry& y) {
-  return std::tie(x.key_ms, x.kind, x.value) > std::tie(y.key_ms, y.kind, y.value);
-}
+// Min-heap order on (key, kind, value); see RouteWorkspace::HeapEntry. A function object, not
+// a function pointer, so the heap operations inline it.
+struct HeapAfterOrder {
+  bool operator()(const RouteWorkspace::HeapEntry& x, const RouteWorkspace::HeapEntry& y) const {
+    return std::tie(x.key_ms, x.kind, x.value) > std::tie(y.key_ms, y.kind, y.value);
+  }
+};
+constexpr HeapAfterOrder HeapAfter;
 
 }  // namespace
 
@@ -67,15 +71,14 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
   // Resetting only what the last search touched keeps the cost of a search independent of the
   // plan's size (a year-long plan has hundreds of thousands of contacts; a search visits a few).
   if (ws.state_.size() != n) {
-    ws.arrival_ms_.assign(n, kUnreached);
-    ws.departure_ms_.resize(n);
-    ws.predecessor_.resize(n);
-    ws.hops_.resize(n);
-    ws.state_.assign(n, kUnseen);
-    ws.expanded_.assign(n, 0);
+    ws.arrival_ms_.Reset(n);
+    ws.departure_ms_.Reset(n);
+    ws.predecessor_.Reset(n);
+    ws.hops_.Reset(n);
+    ws.state_.Reset(n);  // all kUnseen
+    ws.expanded_.Reset(n);
   } else {
     for (std::uint32_t i : ws.touched_) {
-      ws.arrival_ms_[i] = kUnreached;
       ws.state_[i] = kUnseen;
       ws.expanded_[i] = 0;
     }
@@ -99,12 +102,19 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     std::push_heap(ws.heap_.begin(), ws.heap_.end(), HeapAfter);
   };
 
+  std::uint64_t tx_rate = 0;  // no contact has rate 0 (the plan checks it)
+  std::optional<Duration> tx_of_rate;
   // Offers contact `index` to a bundle ready at its sending node at `ready` after `hops` hops.
   auto relax = [&](std::size_t index, DtnTime ready, std::uint32_t hops, std::int32_t predecessor) {
     if (ws.state_[index] == kSettled || ws.state_[index] == kExcluded) return;
     const Contact& c = contacts[index];
     if (c.from == c.to || c.to == from || Contains(options.excluded_nodes, c.to)) return;
-    std::optional<Duration> tx = TransmissionTime(size_bytes, c.rate_bytes_per_s);
+    // A plan has few distinct rates: the last one's transmission time saves two divisions.
+    if (c.rate_bytes_per_s != tx_rate) {
+      tx_rate = c.rate_bytes_per_s;
+      tx_of_rate = TransmissionTime(size_bytes, c.rate_bytes_per_s);
+    }
+    const std::optional<Duration> tx = tx_of_rate;
     if (!tx) return;
     // Departing at once is best unless a shorter range starts later in the contact: then waiting
     // for it can arrive earlier. Trying each range change keeps arrival a non-decreasing function
@@ -112,17 +122,20 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     std::optional<DtnTime> departure;
     DtnTime arrival = DtnTime::Max();
     for (DtnTime d = std::max(ready, c.start); d < c.end && *tx <= c.end - d;) {
-      std::optional<Duration> owlt = plan.OwltAt(c.from, c.to, d);
+      const ContactPlan::RangeState range = plan.RangeStateAt(c.from, c.to, d);
+      std::optional<Duration> owlt = range.owlt;
       if (!owlt) owlt = options.owlt_if_no_range;
       if (owlt && d + *tx + *owlt < arrival) {
         departure = d;
         arrival = d + *tx + *owlt;
       }
-      std::optional<DtnTime> change = plan.NextRangeChange(c.from, c.to, d);
+      const std::optional<DtnTime>& change = range.next_change;
       if (!change || *change + *tx >= arrival) break;  // OWLT >= 0: no later departure can beat it
       d = *change;
     }
-    if (!departure || arrival > expiry || arrival.millis() >= ws.arrival_ms_[index]) return;
+    // An unseen contact's arrival is unset (unreached); a queued one's is the best so far.
+    if (!departure || arrival > expiry) return;
+    if (ws.state_[index] == kQueued && arrival.millis() >= ws.arrival_ms_[index]) return;
     ws.arrival_ms_[index] = arrival.millis();
     ws.departure_ms_[index] = departure->millis();
     ws.predecessor_[index] = predecessor;
@@ -140,10 +153,13 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
   // anything that could arrive after it is settled: the search settles what the eager search (all
   // of a node's contacts offered at once) settles, but looks only at the contacts that start
   // before the answer's arrival, not at the rest of the plan.
-  // Contacts that ended by `ready` are skipped by binary search (ContactPlan::ContactsFromNotEndedBy).
+  // Contacts that ended by `ready` are skipped by binary search (ContactPlan::ContactsFromNotEndedBy),
+  // then, behind a long contact, by blocks (ContactPlan::NextNotEndedBy).
   auto advance = [&](std::uint32_t cursor_id) {
     RouteWorkspace::Cursor& cur = ws.cursors_[cursor_id];
-    while (cur.next < cur.end && contacts[cur.next].end <= cur.ready) ++cur.next;
+    if (cur.next < cur.end && contacts[cur.next].end <= cur.ready) {
+      cur.next = plan.NextNotEndedBy(cur.next, cur.end, cur.ready);
+    }
     // Sorted by start: a contact opening after the best arrival found so far cannot beat it.
     if (cur.next >= cur.end || contacts[cur.next].start.millis() >= std::min(best_ms, start_limit_ms)) return;
     push(Entry{std::max(cur.ready, contacts[cur.next].start).millis(), Entry::kCursor, cursor_id});

@@ -320,11 +320,13 @@ std::expected<std::size_t, std::string> Engine::NodeIndex(const std::string& nam
   return std::unexpected(fmt::format("{}: {} names an unknown node '{}'", s_.source, what, name));
 }
 
+// Every transmission and acknowledgement looks its link up: a scan of the sender's few links
+// instead of two map lookups (links are unique per (from, to), as link_index_ holds them).
 Link* Engine::FindLink(std::size_t from, NodeNumber to_id) {
-  auto it = by_id_.find(to_id);
-  if (it == by_id_.end()) return nullptr;
-  auto li = link_index_.find({from, it->second});
-  return li == link_index_.end() ? nullptr : &links_[li->second];
+  for (std::size_t li : nodes_[from]->links_out) {
+    if (nodes_[links_[li].to]->id == to_id) return &links_[li];
+  }
+  return nullptr;
 }
 
 std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path) {
@@ -437,6 +439,7 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     nodes_[f]->links_out.push_back(links_.size());
     links_.push_back(l);
   }
+  setup_events_.reserve(2 * plan_.contacts().size() + 2 * s_.partitions.size());
   for (const auto& c : plan_.contacts()) {
     auto f = by_id_.find(c.from), t = by_id_.find(c.to);
     if (f == by_id_.end() || t == by_id_.end() || c.from == c.to) continue;
@@ -640,8 +643,18 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     Push({.at = start + s_.replays[k].replay_at, .kind = Ev::kReplayInject, .node = *i, .other = k});
   }
 
-  std::sort(setup_events_.begin(), setup_events_.end(),
-            [](const Event& x, const Event& y) { return std::tie(x.at, x.seq) < std::tie(y.at, y.seq); });
+  // Sorted by (at, seq) through 16-byte keys, then placed: seq grows with the push order, i.e.
+  // the index, so (at, index) is the same order without moving whole events while sorting.
+  {
+    std::vector<std::pair<std::int64_t, std::size_t>> keys;
+    keys.reserve(setup_events_.size());
+    for (std::size_t i = 0; i < setup_events_.size(); ++i) keys.emplace_back(setup_events_[i].at.millis(), i);
+    std::sort(keys.begin(), keys.end());
+    std::vector<Event> sorted;
+    sorted.reserve(setup_events_.size());
+    for (const auto& [at_ms, i] : keys) sorted.push_back(setup_events_[i]);
+    setup_events_ = std::move(sorted);
+  }
   in_setup_ = false;
 
   // Start every node.
@@ -728,16 +741,18 @@ void Engine::DestroyCores(SimNode& n) {
 }
 
 // The bundle lifetime the daemons give lease messages: max(1 h, 2 x suspicion timeout). Cached
-// per (node, peer) for an hour of local time: the policy's explanation strings are costly.
+// per (node, peer) for an hour of local time (the policy's bounds move every few hours); the
+// figure alone is taken (SuspicionTimeoutValue), without formatting its explanation.
 Duration Engine::Lifetime(SimNode& n, NodeNumber to) {
   const DtnTime local = Local(n);
   auto& cached = n.lifetimes[to];
   if (cached.second.count() > 0 && local - cached.first < std::chrono::hours(1)) return cached.second;
   Duration d = std::chrono::hours(24);
   if (n.role == Role::kCoordinator) {
-    d = std::max<Duration>(std::chrono::hours(1), 2 * n.plan_policy->For(to, local, false).SuspicionTimeout().value);
+    d = std::max<Duration>(std::chrono::hours(1),
+                           2 * n.plan_policy->For(to, local, false).SuspicionTimeoutValue());
   } else if (n.agent_config) {
-    d = std::max<Duration>(std::chrono::hours(1), 2 * n.agent_config->policy.SuspicionTimeout().value);
+    d = std::max<Duration>(std::chrono::hours(1), 2 * n.agent_config->policy.SuspicionTimeoutValue());
   }
   cached = {local, d};
   return d;
@@ -1141,10 +1156,10 @@ void Engine::Handle(Event& e) {
     case Ev::kArrive: {
       SimNode& n = *nodes_[e.node];
       const SimNode& from = *nodes_[e.other];
-      auto li = link_index_.find({e.other, e.node});
+      const Link* li = FindLink(e.other, n.id);
       // Lost when the link closed while it was still being sent.
-      if (li != link_index_.end()) {
-        const Link& l = links_[li->second];
+      if (li != nullptr) {
+        const Link& l = *li;
         if (static_cast<std::int64_t>(l.closes) != e.a && l.last_close.millis() < e.b) {
           ++r_.bundles_lost;
           break;

@@ -195,6 +195,36 @@ TEST_CASE("timeout_policy: the holder's view ends in true time before the coordi
   }
 }
 
+TEST_CASE("timeout_policy: the figures without explanations equal the explained ones") {
+  const std::uint64_t seed = testing::TestSeed();
+  INFO("seed=", seed);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::int64_t> ms(0, 30LL * kMsPerDay);
+  std::uniform_int_distribution<int> ppb(0, 200'000);
+  // The Mars path by hand first: round trip 2 x 1342 s + 5 s = 2689 s; request timeout adds
+  // ceil(2689 s x 10e-6) = 27 ms; suspicion = max(2684 s, 2689.027 s) + 5 s = 2694.027 s.
+  const TimeoutPolicy mars(MarsPath(0s));
+  CHECK(mars.RoundTripMaxValue() == 2689s);
+  CHECK(mars.RequestTimeoutValue() == 2689027ms);
+  CHECK(mars.SuspicionTimeoutValue() == 2694027ms);
+  for (int i = 0; i < 200; ++i) {
+    const std::int64_t a = ms(rng), b = ms(rng);
+    const TimeoutPolicy p(PolicyInputs{
+        .path = {.owlt = {Duration(std::min(a, b)), Duration(std::max(a, b))}, .contact_wait_max = Duration(ms(rng))},
+        .requester = {.drift_ppm = ppb(rng) / 1000.0},
+        .coordinator = {.drift_ppm = ppb(rng) / 1000.0},
+        .processing_margin = Duration(ms(rng) / 1000)});
+    const Duration term(ms(rng));
+    CHECK(p.OneWayMaxValue() == p.OneWayMax().value);
+    CHECK(p.RoundTripMaxValue() == p.RoundTripMax().value);
+    CHECK(p.RequestTimeoutValue() == p.RequestTimeout().value);
+    CHECK(p.SuspicionTimeoutValue() == p.SuspicionTimeout().value);
+    CHECK(p.HolderViewValue(term) == p.HolderView(term).value);
+    CHECK(p.RenewAtValue(term) == p.RenewAt(term).value);
+    CHECK(p.RegrantMarginValue(term) == p.RegrantMargin(term).value);
+  }
+}
+
 TEST_CASE("timeout_policy: Describe prints every figure, one per line") {
   const TimeoutPolicy p(MarsPath(0s));
   const std::string text = p.Describe(1h);

@@ -685,3 +685,86 @@ TEST_CASE("routing: the sweep memo answers the steps a later sweep shares with a
   CHECK(cache.misses() == 7 + 5 * 2);
   CHECK(cache.hits() == 5 * 5);
 }
+
+TEST_CASE("contact plan: RangeStateAt answers OwltAt and NextRangeChange at once, with overlapping ranges") {
+  const char* seed_text = std::getenv("ICS_TEST_SEED");
+  const std::uint64_t seed = seed_text != nullptr ? std::strtoull(seed_text, nullptr, 10) : std::random_device{}();
+  MESSAGE("reproduce with ICS_TEST_SEED=" << seed);
+  std::mt19937_64 rng(seed);
+  ContactPlan plan = RandomPlan(rng, 4, 2000, 50);
+  // Long ranges over the 200 s ones, some nested, so several entries cover an instant.
+  for (int i = 0; i < 40; ++i) {
+    const auto a = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 4)(rng);
+    const auto b = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 4)(rng);
+    const std::int64_t start = std::uniform_int_distribution<std::int64_t>(-100'000, 2'000'000)(rng);
+    const std::int64_t length = std::uniform_int_distribution<std::int64_t>(0, 900'000)(rng);
+    plan.AddRange({Ms(start), Ms(start + length), a, b, Duration(std::uniform_int_distribution<int>(0, 40'000)(rng))});
+  }
+  for (int q = 0; q < 3000; ++q) {
+    const auto a = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 5)(rng);  // 5: no ranges
+    const auto b = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 5)(rng);
+    // Often exactly on a 200 s boundary, where one range ends and the next starts.
+    const DtnTime t = q % 4 == 0 ? S(std::uniform_int_distribution<std::int64_t>(-1, 11)(rng) * 200)
+                                 : Ms(std::uniform_int_distribution<std::int64_t>(-200'000, 3'000'000)(rng));
+    CAPTURE(a);
+    CAPTURE(b);
+    CAPTURE(t.millis());
+    const ContactPlan::RangeState state = plan.RangeStateAt(a, b, t);
+    CHECK(state.owlt == plan.OwltAt(a, b, t));
+    CHECK(state.next_change == plan.NextRangeChange(a, b, t));
+  }
+}
+
+TEST_CASE("routing: a copied workspace searches like the one it was copied from") {
+  std::mt19937_64 rng(11);
+  const ContactPlan plan = RandomPlan(rng, 5, 3000, 120);
+  ics::dtn::RouteWorkspace used;
+  const std::optional<Route> first = FindRoute(plan, 1, 4, S(10), 500, kNever, RouteOptions{}, used);
+  ics::dtn::RouteWorkspace copy = used;  // copies the last search's state, which the next one resets
+  ics::dtn::RouteWorkspace empty;
+  copy = used;
+  for (ics::clock::NodeNumber to = 2; to <= 5; ++to) {
+    const std::optional<Route> a = FindRoute(plan, 1, to, S(700), 800, kNever, RouteOptions{}, copy);
+    const std::optional<Route> b = FindRoute(plan, 1, to, S(700), 800, kNever, RouteOptions{}, empty);
+    REQUIRE(a.has_value() == b.has_value());
+    if (a) {
+      CHECK(a->arrival == b->arrival);
+      CHECK(a->hops.size() == b->hops.size());
+    }
+  }
+  CHECK(first.has_value() == FindRoute(plan, 1, 4, S(10), 500, kNever).has_value());
+}
+
+TEST_CASE("contact plan: NextNotEndedBy finds the first contact still open, skipping ended blocks") {
+  const char* seed_text = std::getenv("ICS_TEST_SEED");
+  const std::uint64_t seed = seed_text != nullptr ? std::strtoull(seed_text, nullptr, 10) : std::random_device{}();
+  MESSAGE("reproduce with ICS_TEST_SEED=" << seed);
+  std::mt19937_64 rng(seed);
+  // Node 1: a few long contacts among hundreds of short passes (the case the blocks are for);
+  // node 2: only short passes; node 3: one contact.
+  std::vector<Contact> list;
+  for (int i = 0; i < 700; ++i) {
+    const std::int64_t start = std::uniform_int_distribution<std::int64_t>(0, 10'000'000)(rng);
+    const bool long_one = i % 97 == 0;
+    const std::int64_t length = long_one ? 4'000'000 : std::uniform_int_distribution<std::int64_t>(1, 30'000)(rng);
+    list.push_back({Ms(start), Ms(start + length), static_cast<ics::clock::NodeNumber>(1 + i % 2), 9, 1000});
+  }
+  list.push_back({Ms(5'000), Ms(6'000), 3, 9, 1000});
+  const ContactPlan plan(list, {});
+  const auto& contacts = plan.contacts();
+  for (int q = 0; q < 4000; ++q) {
+    const std::size_t i = std::uniform_int_distribution<std::size_t>(0, contacts.size())(rng);
+    const std::size_t end = std::uniform_int_distribution<std::size_t>(i, contacts.size())(rng);
+    const DtnTime t = Ms(std::uniform_int_distribution<std::int64_t>(-1, 14'100'000)(rng));
+    std::size_t expected = i;
+    while (expected < end && contacts[expected].end <= t) ++expected;
+    CAPTURE(i);
+    CAPTURE(end);
+    CAPTURE(t.millis());
+    CHECK(plan.NextNotEndedBy(i, end, t) == expected);
+  }
+  // By hand: node 3's only contact ends at 6 s.
+  const std::size_t three = plan.ContactsFromBegin(3);
+  CHECK(plan.NextNotEndedBy(three, three + 1, Ms(5'999)) == three);
+  CHECK(plan.NextNotEndedBy(three, three + 1, Ms(6'000)) == three + 1);
+}

@@ -70,6 +70,16 @@ class TimeoutPolicy {
   // - requester drift over the round trip. Negative means the lease cannot be renewed in time.
   Explained RenewAt(Duration term) const;
 
+  // The figures alone, without formatting their explanations (for callers on a hot path that
+  // need only the duration): each equals the `value` of the method of the same name above.
+  Duration OneWayMaxValue() const;
+  Duration RoundTripMaxValue() const;
+  Duration RequestTimeoutValue() const;
+  Duration SuspicionTimeoutValue() const;
+  Duration HolderViewValue(Duration term) const;
+  Duration RenewAtValue(Duration term) const;
+  Duration RegrantMarginValue(Duration term) const;
+
   // A multi-line summary of every figure (for logs and `--explain` output).
   std::string Describe(Duration term) const;
 

@@ -95,6 +95,13 @@ class ContactPlan {
   // O(log C) for C contacts: searches over a long plan start here instead of at the plan's
   // first contact, so their cost does not grow with the part of the plan that lies behind t.
   std::size_t ContactsFromNotEndedBy(NodeNumber from, DtnTime t) const;
+  // The index of the first contact in contacts()[i, end) that has not ended by t (end > t);
+  // `end` when there is none. REQUIRES: i <= end <= contacts().size(). Skips ended contacts a
+  // block of kEndBlock at a time (a block whose latest end is at or before t), so a search
+  // starting behind a long contact (whose end keeps ContactsFromNotEndedBy early) does not walk
+  // every short pass that ended since it began.
+  static constexpr std::size_t kEndBlock = 32;
+  std::size_t NextNotEndedBy(std::size_t i, std::size_t end, DtnTime t) const;
   // Whether some contact of the plan (a loopback one included) has `to` as its receiver. O(log N).
   bool HasContactsTo(NodeNumber to) const { return std::binary_search(destinations_.begin(), destinations_.end(), to); }
   // The contacts from a to b (that direction only), sorted by start.
@@ -116,6 +123,12 @@ class ContactPlan {
   // The first instant after t at which a range of the pair a-b starts or ends, i.e. the end of
   // the interval over which OwltAt(a, b, .) is constant from t on; nullopt when none does.
   std::optional<DtnTime> NextRangeChange(NodeNumber a, NodeNumber b, DtnTime t) const;
+  // Both at once, for a caller that needs both (route search): one lookup instead of two.
+  struct RangeState {
+    std::optional<Duration> owlt;        // OwltAt(a, b, t)
+    std::optional<DtnTime> next_change;  // NextRangeChange(a, b, t)
+  };
+  RangeState RangeStateAt(NodeNumber a, NodeNumber b, DtnTime t) const;
 
   bool empty() const { return contacts_.empty() && ranges_.empty(); }
   // The earliest contact start and the latest contact end (nullopt without contacts).
@@ -155,6 +168,8 @@ class ContactPlan {
   // Parallel to contacts_: the largest end among the contacts of the same sender up to and
   // including this one (non-decreasing within a sender, so it can be binary searched).
   std::vector<DtnTime> end_max_;
+  // block_end_max_[k]: the largest end among contacts_[k * kEndBlock, (k + 1) * kEndBlock).
+  std::vector<DtnTime> block_end_max_;
   std::vector<FromGroup> from_groups_;  // sorted by from
   std::vector<NodeNumber> destinations_;  // the `to` of every contact, sorted, unique
   std::vector<clock::RangeEntry> ranges_;

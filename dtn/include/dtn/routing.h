@@ -17,11 +17,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <expected>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -66,6 +71,51 @@ struct RouteOptions {
 // when it exceeds kPlanSecondsMax (no contact is that long). REQUIRES: rate_bytes_per_s > 0.
 std::optional<Duration> TransmissionTime(std::uint64_t size_bytes, std::uint64_t rate_bytes_per_s);
 
+// An array of n elements of a trivial type, all zero at first, from calloc: a large one is
+// fresh zero pages from the kernel, so it costs nothing until a page is first touched (a route
+// search touches a few entries of arrays as long as the plan, and a node rebuilt after a crash
+// or a sleep starts with a fresh workspace). Copies copy the elements.
+template <typename T>
+class ZeroedArray {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  ZeroedArray() = default;
+  ZeroedArray(const ZeroedArray& other) { CopyFrom(other); }
+  ZeroedArray& operator=(const ZeroedArray& other) {
+    if (this != &other) CopyFrom(other);
+    return *this;
+  }
+  ZeroedArray(ZeroedArray&&) noexcept = default;
+  ZeroedArray& operator=(ZeroedArray&&) noexcept = default;
+  // Discards the contents; n zero elements. Aborts when out of memory.
+  void Reset(std::size_t n) {
+    data_.reset();
+    size_ = 0;
+    if (n == 0) return;
+    data_.reset(static_cast<T*>(std::calloc(n, sizeof(T))));
+    if (!data_) {
+      std::fprintf(stderr, "ics::dtn ZeroedArray: out of memory for %zu elements\n", n);
+      std::abort();
+    }
+    size_ = n;
+  }
+  std::size_t size() const { return size_; }
+  T& operator[](std::size_t i) { return data_.get()[i]; }
+  const T& operator[](std::size_t i) const { return data_.get()[i]; }
+
+ private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  void CopyFrom(const ZeroedArray& other) {
+    Reset(other.size_);
+    if (size_ != 0) std::memcpy(data_.get(), other.data_.get(), size_ * sizeof(T));
+  }
+  std::unique_ptr<T, Free> data_;
+  std::size_t size_ = 0;
+};
+
 // Reusable search buffers, so that a caller routing many bundles allocates only when the plan
 // grows. Not thread-safe: one per thread.
 class RouteWorkspace {
@@ -94,12 +144,14 @@ class RouteWorkspace {
   };
   friend std::optional<Route> FindRoute(const ContactPlan&, NodeNumber, NodeNumber, DtnTime, std::uint64_t,
                                         DtnTime, const RouteOptions&, RouteWorkspace&);
-  std::vector<std::int64_t> arrival_ms_;
-  std::vector<std::int64_t> departure_ms_;
-  std::vector<std::int32_t> predecessor_;
-  std::vector<std::uint32_t> hops_;
-  std::vector<std::uint8_t> state_;     // 0 unseen, 1 queued, 2 settled, 3 excluded
-  std::vector<std::uint8_t> expanded_;  // by index of a node's first contact: its contacts offered
+  // Per contact of the plan. arrival, departure, predecessor and hops mean something only for a
+  // contact whose state is queued or settled.
+  ZeroedArray<std::int64_t> arrival_ms_;
+  ZeroedArray<std::int64_t> departure_ms_;
+  ZeroedArray<std::int32_t> predecessor_;
+  ZeroedArray<std::uint32_t> hops_;
+  ZeroedArray<std::uint8_t> state_;     // 0 unseen, 1 queued, 2 settled, 3 excluded
+  ZeroedArray<std::uint8_t> expanded_;  // by index of a node's first contact: its contacts offered
   std::vector<HeapEntry> heap_;
   std::vector<Cursor> cursors_;
   // Indices whose arrival, state or expanded flag the last search changed: the next search
