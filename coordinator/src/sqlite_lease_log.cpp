@@ -322,9 +322,10 @@ storage::Status SqliteLeaseLog::Impl::Write(const LogRecord& r) {
 SqliteLeaseLog::SqliteLeaseLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteLeaseLog::~SqliteLeaseLog() = default;
 
-std::expected<std::unique_ptr<SqliteLeaseLog>, LogError> SqliteLeaseLog::Open(const std::string& path) {
+std::expected<std::unique_ptr<SqliteLeaseLog>, LogError> SqliteLeaseLog::Open(
+    const std::string& path, storage::Durability durability) {
   storage::OpenOptions options;
-  options.durability = storage::Durability::kFull;
+  options.durability = durability;
   auto db = storage::Database::Open(path, options);
   if (!db) return std::unexpected(FromStorage(db.error()));
   if (auto ok = storage::Migrate(*db, kSpec); !ok) return std::unexpected(FromStorage(ok.error()));

@@ -45,6 +45,9 @@ using coordinator::ResourceName;
 using json = nlohmann::ordered_json;
 
 constexpr std::int64_t kPpb = 1'000'000'000;
+// --stores sqlite: real SQLite files in a temp directory that the run deletes, so no fsync (the
+// recovery paths read what the stores wrote; surviving a power cut is not what is simulated).
+const rover_agent::SqliteStoreOptions kScratchStores{rover_agent::StoreDurability::kNone};
 // Bulk data ([[bulk]]): sent from and to ipn:N.66, split into bundles of at most kBulkChunkBytes
 // (a 25 MB science file is above the codec's payload limit, and a 64 KiB bundle holds a 256 kbit/s
 // link for 2 s, the most a lease message waits behind one), living kBulkLifetime.
@@ -494,7 +497,7 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
       if (o_.stores == StoreKind::kSqlite) {
         const std::string path = epochlog_path.empty() ? base + "-epochlog.db" : epochlog_path;
         std::filesystem::remove(path);
-        auto lg = coordinator::SqliteLeaseLog::Open(path);
+        auto lg = coordinator::SqliteLeaseLog::Open(path, storage::Durability::kOff);
         if (!lg) return std::unexpected(lg.error().message);
         n.log = std::move(*lg);
       } else {
@@ -516,7 +519,7 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
       n.plan_policy = std::make_unique<coordinator::PlanPolicy>(plan_, pc);
     } else if (n.role == Role::kRover) {
       if (o_.stores == StoreKind::kSqlite) {
-        auto st = rover_agent::OpenSqliteAgentStore(base + "-agent.db");
+        auto st = rover_agent::OpenSqliteAgentStore(base + "-agent.db", kScratchStores);
         if (!st) return std::unexpected(st.error());
         n.agent_store = std::move(*st);
       } else {
@@ -529,7 +532,7 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
       }
     } else if (n.role == Role::kGuard) {
       if (o_.stores == StoreKind::kSqlite) {
-        auto st = rover_agent::OpenSqliteGuardStore(base + "-guard.db");
+        auto st = rover_agent::OpenSqliteGuardStore(base + "-guard.db", kScratchStores);
         if (!st) return std::unexpected(st.error());
         n.guard_store = std::move(*st);
       } else {

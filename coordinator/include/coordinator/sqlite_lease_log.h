@@ -43,8 +43,11 @@ const storage::SchemaSpec& EpochLogSchema();
 class SqliteLeaseLog final : public LeaseLog {
  public:
   // Opens or creates the epoch log at `path`, migrating it to this build's schema. Refuses (and
-  // leaves untouched) a file that is not an epoch log or was written by a newer schema.
-  static std::expected<std::unique_ptr<SqliteLeaseLog>, LogError> Open(const std::string& path);
+  // leaves untouched) a file that is not an epoch log or was written by a newer schema. The
+  // coordinator always uses kFull (a record is fsynced before any message that depends on it);
+  // only a simulation whose files are scratch (the replayer's --stores sqlite) may pass kOff.
+  static std::expected<std::unique_ptr<SqliteLeaseLog>, LogError> Open(
+      const std::string& path, storage::Durability durability = storage::Durability::kFull);
   // Open(data_dir + "/epochlog.db"). The directory must exist.
   static std::expected<std::unique_ptr<SqliteLeaseLog>, LogError> OpenInDirectory(
       const std::string& data_dir);

@@ -31,8 +31,8 @@
 //
 // Stores. kMemory (default): MemoryBundleStore, InMemoryAgentStore, InMemoryGuardStore and
 // InMemoryLeaseLog, all of which outlive the cores they back exactly as files do; kSqlite: the
-// SQLite implementations in a private temp directory (bundle stores with Durability::kOff; the
-// agent and guard stores and the lease log fsync as in production, so this mode is slow). Either
+// SQLite implementations in a private temp directory, all without fsync (the files are scratch;
+// the daemons keep full durability). Either
 // way the epoch log is exported at the end into `out_dir/epochlog.db` with
 // coordinator::SqliteLeaseLog (same schema as the real coordinator's).
 #pragma once
