@@ -38,7 +38,18 @@
 #                       64 KiB 565-652 bundles/s (37-43 MB/s) at 1,420-1,590 us CPU. A hop's latency
 #                       is one fsync at the receiver plus ~0.1-0.3 ms: with this disk's fsync at
 #                       4.0 ms (throttled) during these runs, L1 medians were 6-7 ms.
+#   round 2 (one acks frame per turn per link, ID-keyed store index, in-flight bundles out of the
+#                       dispatch walk, store writes run when staged, no UPDATE per delivery)
+#                       load 8.1-9.8: 1 KiB 9,600-17,600 bundles/s at 65.5-72 us CPU per bundle;
+#                       64 KiB 338-704 bundles/s (22-46 MB/s) at 1,290-1,470 us CPU; added latency
+#                       per hop median 310-354 us (3.6-3.8 ms while a fsync took ~4 ms).
 # Targets (issue 4): >= 30,000 1 KiB bundles/s, >= 200 MB/s at 64 KiB, per-hop median < 1 ms.
+# Disk: this VM writes ~257 MB/s sequentially with fdatasync (dd bs=1M count=1024
+#   conv=fdatasync: 1 GiB in 4.17 s, 2026-11-29 09:07; 79.5 MB/s at 09:27 under parallel builds,
+#   449 MB/s at 09:47 at load 1.7).
+#   The chain writes each payload durably at three nodes (SQLite's WAL copies it once more at
+#   checkpoint), so 200 MB/s end to end needs >= 600 MB/s of disk writes: out of reach here; one
+#   write per node would allow at most ~85 MB/s.
 set -euo pipefail
 BUILD=${1:-build/live-release}
 T=$BUILD/dtn/ics-dtn

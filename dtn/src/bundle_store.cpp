@@ -1,5 +1,8 @@
 #include "dtn/bundle_store.h"
 
+#include <fmt/format.h>
+
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -19,15 +22,85 @@ std::string_view PutStatusName(PutStatus status) {
   return "?";
 }
 
+std::expected<BundleId, std::string> ParseBundleIdText(std::string_view text) {
+  auto bad = [&](std::string_view what) {
+    return std::unexpected(fmt::format("bundle id '{}': {}", text, what));
+  };
+  BundleId id;
+  std::string_view main = text;
+  // A fragment suffix follows the creation timestamp, i.e. the last '/' (a dtn: source may
+  // itself hold a '#').
+  const auto last_slash = text.rfind('/');
+  if (const auto hash = text.rfind('#');
+      hash != std::string_view::npos && last_slash != std::string_view::npos && hash > last_slash) {
+    const std::string_view fragment = text.substr(hash + 1);
+    main = text.substr(0, hash);
+    const auto plus = fragment.find('+');
+    std::uint64_t offset = 0, length = 0;
+    if (plus == std::string_view::npos) return bad("fragment without '+'");
+    const auto a = std::from_chars(fragment.data(), fragment.data() + plus, offset);
+    const auto b = std::from_chars(fragment.data() + plus + 1, fragment.data() + fragment.size(), length);
+    if (plus == 0 || plus + 1 == fragment.size() || a.ec != std::errc() || a.ptr != fragment.data() + plus ||
+        b.ec != std::errc() || b.ptr != fragment.data() + fragment.size()) {
+      return bad("bad fragment offset or length");
+    }
+    id.fragment_offset = offset;
+    id.fragment_length = length;
+  }
+  // The source EID may contain '/' (dtn://node/service), so split at the last '/'.
+  const auto slash = main.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return bad("no '/'");
+  auto eid = Eid::Parse(main.substr(0, slash));
+  if (!eid) return bad(eid.error());
+  const std::string_view rest = main.substr(slash + 1);
+  const auto dot = rest.find('.');
+  if (dot == std::string_view::npos) return bad("no '.'");
+  std::int64_t ms = 0;
+  std::uint64_t seq = 0;
+  const auto a = std::from_chars(rest.data(), rest.data() + dot, ms);
+  const auto b = std::from_chars(rest.data() + dot + 1, rest.data() + rest.size(), seq);
+  if (a.ec != std::errc() || a.ptr != rest.data() + dot || b.ec != std::errc() ||
+      b.ptr != rest.data() + rest.size() || dot == 0 || dot + 1 == rest.size()) {
+    return bad("bad creation timestamp");
+  }
+  id.source = std::move(*eid);
+  id.created = {clock::DtnTime::FromMillis(ms), seq};
+  return id;
+}
+
+std::size_t BundleIdHash::operator()(const BundleId& id) const {
+  // splitmix64's finaliser over the fields; a dtn: source adds its text's hash.
+  auto mix = [](std::uint64_t h, std::uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    return h;
+  };
+  std::uint64_t h = static_cast<std::uint64_t>(id.source.scheme());
+  h = mix(h, id.source.node());
+  h = mix(h, id.source.service());
+  if (!id.source.dtn_ssp().empty()) h = mix(h, std::hash<std::string>{}(id.source.dtn_ssp()));
+  h = mix(h, static_cast<std::uint64_t>(id.created.time.millis()));
+  h = mix(h, id.created.sequence);
+  if (id.fragment_offset || id.fragment_length) {
+    h = mix(h, id.fragment_offset.value_or(0) + 1);
+    h = mix(h, id.fragment_length.value_or(0));
+  }
+  return static_cast<std::size_t>(h);
+}
+
 // The node asks its questions per bundle, tens of thousands of times a second: they are answered
-// from these maps, never from SQL. Entries live in an unordered_map, whose nodes never move, so
-// the ordered views can point at them.
+// from these maps, never from SQL, and keyed by the ID itself (hashed, never formatted as text).
+// Entries live in an unordered_map, whose nodes never move, so the ordered views can point at
+// them.
 class BundleIndex {
  public:
   struct Entry {
     StoredBundleInfo info;
-    std::string key;
+    bool in_flight = false;  // out of its queue (BundleStore::SetInFlight)
   };
+  using Map = std::unordered_map<BundleId, Entry, BundleIdHash>;
   // Expedited (2) first, then normal, then bulk; within a priority by store order.
   using QueueKey = std::pair<int, std::uint64_t>;
   static QueueKey QueueKeyOf(const StoredBundleInfo& info) {
@@ -38,10 +111,10 @@ class BundleIndex {
     return {info.expires_at.millis(), info.store_seq};
   }
 
-  void Insert(const StoredBundleInfo& info, std::string key) {
-    auto [it, inserted] = by_key.try_emplace(key, Entry{info, key});
+  void Insert(const StoredBundleInfo& info) {
+    auto [it, inserted] = by_key.try_emplace(info.id, Entry{info, false});
     if (!inserted) {
-      std::fprintf(stderr, "bundle store: bundle %s indexed twice\n", key.c_str());
+      std::fprintf(stderr, "bundle store: bundle %s indexed twice\n", info.id.ToString().c_str());
       std::abort();
     }
     const Entry* e = &it->second;
@@ -55,12 +128,16 @@ class BundleIndex {
     if (info.store_seq >= next_seq) next_seq = info.store_seq + 1;
   }
 
-  void Erase(std::unordered_map<std::string, Entry>::iterator it) {
+  void Unqueue(const StoredBundleInfo& info) {
+    auto q = queues.find(info.destination.NodeEid());
+    q->second.erase(QueueKeyOf(info));
+    if (q->second.empty()) queues.erase(q);
+  }
+
+  void Erase(Map::iterator it) {
     const StoredBundleInfo& info = it->second.info;
     if (info.disposition == BundleDisposition::kForward) {
-      auto q = queues.find(info.destination.NodeEid());
-      q->second.erase(QueueKeyOf(info));
-      if (q->second.empty()) queues.erase(q);
+      if (!it->second.in_flight) Unqueue(info);
     } else {
       auto d = deliveries.find(info.destination);
       d->second.erase(info.store_seq);
@@ -71,25 +148,32 @@ class BundleIndex {
     by_key.erase(it);
   }
 
-  void AddSeen(std::string key, clock::DtnTime expires_at) {
-    auto [it, inserted] = seen.try_emplace(key, expires_at);
+  void AddSeen(const BundleId& id, clock::DtnTime expires_at) {
+    auto [it, inserted] = seen.try_emplace(id, expires_at);
     if (!inserted) {
-      seen_by_expiry.erase({it->second.millis(), key});
+      seen_by_expiry.erase({it->second.millis(), id});
       it->second = expires_at;
     }
-    seen_by_expiry.emplace(expires_at.millis(), std::move(key));
+    seen_by_expiry.emplace(expires_at.millis(), id);
   }
 
-  std::unordered_map<std::string, Entry> by_key;
-  std::map<Eid, std::map<QueueKey, const Entry*>> queues;           // kForward, by destination node
+  Map by_key;
+  std::map<Eid, std::map<QueueKey, const Entry*>> queues;           // kForward not in flight, by destination node
   std::map<Eid, std::map<std::uint64_t, const Entry*>> deliveries;  // kDeliver, by endpoint
   std::map<ExpiryKey, const Entry*> by_expiry;
-  std::unordered_map<std::string, clock::DtnTime> seen;
-  std::set<std::pair<std::int64_t, std::string>> seen_by_expiry;
+  std::unordered_map<BundleId, clock::DtnTime, BundleIdHash> seen;
+  std::set<std::pair<std::int64_t, BundleId>> seen_by_expiry;
   std::map<std::string, std::uint64_t, std::less<>> counters;
   std::uint64_t bytes = 0;
   std::uint64_t next_seq = 1;
 };
+
+// A write that failed to stage still counts as staged, so that the next Commit() goes to the
+// implementation, which reports the failure (it must not commit the writes before it alone).
+std::unexpected<storage::Error> BundleStore::Failed(storage::Error error) {
+  ++staged_;
+  return std::unexpected(std::move(error));
+}
 
 BundleStore::BundleStore(StoreLimits limits) : limits_(limits), index_(std::make_unique<BundleIndex>()) {}
 BundleStore::~BundleStore() = default;
@@ -100,33 +184,33 @@ storage::Result<PutStatus> BundleStore::Put(StoredBundleInfo& info, std::span<co
                  static_cast<unsigned long long>(info.size_bytes), bytes.size());
     std::abort();
   }
-  std::string key = info.id.ToString();
-  if (index_->seen.contains(key) || index_->by_key.contains(key)) return PutStatus::kDuplicate;
+  if (index_->seen.contains(info.id) || index_->by_key.contains(info.id)) return PutStatus::kDuplicate;
   if (index_->by_key.size() + 1 > limits_.max_bundles) return PutStatus::kQuotaBundles;
   if (index_->bytes + info.size_bytes > limits_.max_bytes) return PutStatus::kQuotaBytes;
   info.store_seq = index_->next_seq;
-  info.delivered_once = false;
-  if (auto st = StagePut(info, bytes); !st) return std::unexpected(st.error());
+  // Marked delivered at once only when asked (a kDeliver bundle delivered in its own commit).
+  info.delivered_once = info.delivered_once && info.disposition == BundleDisposition::kDeliver;
+  if (auto st = StagePut(info, bytes); !st) return Failed(st.error());
   ++staged_;
-  index_->AddSeen(key, info.expires_at);
-  index_->Insert(info, std::move(key));
+  index_->AddSeen(info.id, info.expires_at);
+  index_->Insert(info);
   return PutStatus::kStored;
 }
 
 storage::Result<bool> BundleStore::Remove(const BundleId& id) {
-  auto it = index_->by_key.find(id.ToString());
+  auto it = index_->by_key.find(id);
   if (it == index_->by_key.end()) return false;
-  if (auto st = StageRemove(it->second.info); !st) return std::unexpected(st.error());
+  if (auto st = StageRemove(it->second.info); !st) return Failed(st.error());
   ++staged_;
   index_->Erase(it);
   return true;
 }
 
 storage::Result<bool> BundleStore::MarkDelivered(const BundleId& id) {
-  auto it = index_->by_key.find(id.ToString());
+  auto it = index_->by_key.find(id);
   if (it == index_->by_key.end()) return false;
   if (it->second.info.delivered_once) return true;
-  if (auto st = StageDelivered(it->second.info); !st) return std::unexpected(st.error());
+  if (auto st = StageDelivered(it->second.info); !st) return Failed(st.error());
   ++staged_;
   it->second.info.delivered_once = true;
   return true;
@@ -140,7 +224,7 @@ storage::Result<std::size_t> BundleStore::ForgetSeenBefore(clock::DtnTime t) {
       ++it;
       continue;
     }
-    if (auto st = StageForgetSeen(it->second); !st) return std::unexpected(st.error());
+    if (auto st = StageForgetSeen(it->second.ToString()); !st) return Failed(st.error());
     ++staged_;
     index_->seen.erase(it->second);
     it = by_expiry.erase(it);
@@ -149,8 +233,22 @@ storage::Result<std::size_t> BundleStore::ForgetSeenBefore(clock::DtnTime t) {
   return forgotten;
 }
 
+bool BundleStore::SetInFlight(const BundleId& id, bool in_flight) {
+  auto it = index_->by_key.find(id);
+  if (it == index_->by_key.end() || it->second.info.disposition != BundleDisposition::kForward) return false;
+  BundleIndex::Entry& e = it->second;
+  if (e.in_flight == in_flight) return true;
+  e.in_flight = in_flight;
+  if (in_flight) {
+    index_->Unqueue(e.info);
+  } else {
+    index_->queues[e.info.destination.NodeEid()].emplace(BundleIndex::QueueKeyOf(e.info), &e);
+  }
+  return true;
+}
+
 storage::Status BundleStore::SetCounter(std::string_view name, std::uint64_t value) {
-  if (auto st = StageCounter(name, value); !st) return st;
+  if (auto st = StageCounter(name, value); !st) return Failed(st.error());
   ++staged_;
   auto it = index_->counters.find(name);
   if (it == index_->counters.end()) {
@@ -168,7 +266,7 @@ storage::Result<std::size_t> BundleStore::Commit() {
 }
 
 const StoredBundleInfo* BundleStore::Find(const BundleId& id) const {
-  auto it = index_->by_key.find(id.ToString());
+  auto it = index_->by_key.find(id);
   return it == index_->by_key.end() ? nullptr : &it->second.info;
 }
 
@@ -182,8 +280,7 @@ storage::Result<std::vector<std::uint8_t>> BundleStore::ReadBytes(const BundleId
 }
 
 bool BundleStore::Seen(const BundleId& id) const {
-  std::string key = id.ToString();
-  return index_->seen.contains(key) || index_->by_key.contains(key);
+  return index_->seen.contains(id) || index_->by_key.contains(id);
 }
 
 void BundleStore::VisitQueue(const Eid& destination_node,
@@ -235,12 +332,11 @@ StoreUsage BundleStore::usage() const {
 }
 
 void BundleStore::RestoreBundle(const StoredBundleInfo& info) {
-  std::string key = info.id.ToString();
-  if (!index_->seen.contains(key)) index_->AddSeen(key, info.expires_at);
-  index_->Insert(info, std::move(key));
+  if (!index_->seen.contains(info.id)) index_->AddSeen(info.id, info.expires_at);
+  index_->Insert(info);
 }
 
-void BundleStore::RestoreSeen(std::string key, clock::DtnTime expires_at) { index_->AddSeen(std::move(key), expires_at); }
+void BundleStore::RestoreSeen(const BundleId& id, clock::DtnTime expires_at) { index_->AddSeen(id, expires_at); }
 
 void BundleStore::RestoreCounter(std::string_view name, std::uint64_t value) {
   index_->counters[std::string(name)] = value;

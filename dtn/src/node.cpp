@@ -170,6 +170,9 @@ void Node::Accept(Bundle bundle, std::span<const std::uint8_t> bytes, clock::Dtn
   info.received_at = now;
   info.expires_at = expires_at;
   info.size_bytes = bytes.size();
+  // A bundle for a registered local endpoint is delivered in this very turn (TryDeliver below):
+  // stored already marked delivered, in the same commit, instead of a second write.
+  info.delivered_once = info.disposition == BundleDisposition::kDeliver && endpoints_.contains(info.destination);
   auto status = store_.Put(info, bytes);
   if (!status) return StoreFailed(status.error(), info.id, now);
   switch (*status) {
@@ -197,7 +200,7 @@ void Node::Accept(Bundle bundle, std::span<const std::uint8_t> bytes, clock::Dtn
   Event(BundleEventKind::kStored, now, info.id, from, RefusalReason::kNone, {}, info.priority);
   if (from) output_.actions.emplace_back(Acknowledge{*from, info.id});
   if (info.disposition == BundleDisposition::kDeliver) {
-    TryDeliver(info, now);
+    TryDeliver(info, now, &bundle);
   } else {
     KeepFresh(info, std::move(bundle));
     dispatch_pending_ = true;
@@ -391,6 +394,8 @@ void Node::CheckTimeouts(clock::DtnTime now) {
 void Node::Release(std::uint64_t seq) {
   auto it = in_flight_.find(seq);
   if (it == in_flight_.end()) return;
+  // Back in its queue for the dispatch (a no-op when the bundle has just been removed).
+  if (auto id = ids_.find(seq); id != ids_.end()) store_.SetInFlight(id->second, false);
   deadlines_.erase({it->second.deadline.millis(), seq});
   const NodeNumber neighbour = it->second.neighbour;
   if (--in_flight_count_[neighbour] == 0) {
@@ -527,6 +532,8 @@ void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, cl
   ids_.try_emplace(info.store_seq, info.id);
   const clock::DtnTime deadline = now + RetransmitTimeout(neighbour, attempt, now);
   in_flight_[info.store_seq] = InFlight{neighbour, deadline, info.size_bytes};
+  // Out of the dispatch's queue walk until released (acknowledged, timed out, contact ended).
+  store_.SetInFlight(info.id, true);
   deadlines_.emplace(deadline.millis(), info.store_seq);
   ++in_flight_count_[neighbour];
   in_flight_bytes_[neighbour] += info.size_bytes;
@@ -537,13 +544,19 @@ void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, cl
         attempt > 0 ? fmt::format("retransmission {}", attempt) : std::string(), info.priority);
 }
 
-void Node::TryDeliver(const StoredBundleInfo& info, clock::DtnTime now) {
+void Node::TryDeliver(const StoredBundleInfo& info, clock::DtnTime now, Bundle* decoded) {
   if (!endpoints_.contains(info.destination) || delivering_.contains(info.store_seq) || info.expires_at <= now) return;
-  auto bytes = store_.ReadBytes(info.id);
-  if (!bytes) return StoreFailed(bytes.error(), info.id, now);
-  auto bundle = Decode(*bytes, config_.decode_limits);
+  std::expected<Bundle, DecodeError> bundle;
+  if (decoded != nullptr) {
+    bundle = std::move(*decoded);  // just accepted: decoded and checked already
+  } else {
+    auto bytes = store_.ReadBytes(info.id);
+    if (!bytes) return StoreFailed(bytes.error(), info.id, now);
+    bundle = Decode(*bytes, config_.decode_limits);
+  }
   if (!bundle) return Drop(info, RefusalReason::kMalformed, "stored copy: " + bundle.error().ToString(), now);
-  const bool possible_redelivery = info.delivered_once;
+  // A bundle accepted just now (`decoded`) was never delivered, even if Put marked it delivered.
+  const bool possible_redelivery = decoded == nullptr && info.delivered_once;
   // Staged now, committed by the driver before it performs the Deliver (the contract).
   if (auto marked = store_.MarkDelivered(info.id); !marked) return StoreFailed(marked.error(), info.id, now);
   delivering_.insert(info.store_seq);

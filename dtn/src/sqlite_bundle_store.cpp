@@ -1,10 +1,10 @@
 #include "dtn/sqlite_bundle_store.h"
 
+#include <map>
 #include <memory>
-#include <unordered_map>
+#include <optional>
 #include <utility>
 
-#include "storage/group_commit.h"
 
 namespace ics::dtn {
 namespace {
@@ -48,10 +48,33 @@ storage::Error Corrupt(const std::string& path, std::string what) {
 
 const storage::SchemaSpec& BundleStoreSchema() { return kSchema; }
 
+// Writes run when they are staged, inside one immediate transaction that the first staged
+// write opens and Commit() commits (one fsync): nothing is copied or queued per write, and reads
+// (ReadBytes) see the staged writes because they run on the same connection. A write that fails
+// marks the transaction failed: Commit() then rolls it back and reports the error (all or
+// nothing), and the owner reopens the store (bundle_store.h).
 struct SqliteBundleStore::Impl {
-  explicit Impl(storage::Database database) : db(std::move(database)), group(db, std::size_t{1} << 20) {}
+  explicit Impl(storage::Database database) : db(std::move(database)) {}
+  ~Impl() {
+    // Uncommitted writes are not durable: give them up explicitly.
+    if (in_transaction) (void)db.Exec("ROLLBACK");
+  }
+  storage::Status Begin() {
+    if (in_transaction) return {};
+    if (auto st = db.Exec("BEGIN IMMEDIATE"); !st) return st;
+    in_transaction = true;
+    return {};
+  }
+  // Runs one staged write: opens the transaction if needed; a failure poisons the transaction.
+  template <typename F>
+  storage::Status Write(F&& run) {
+    if (failed) return std::unexpected(*failed);
+    storage::Status st = Begin();
+    if (st) st = run();
+    if (!st) failed = st.error();
+    return st;
+  }
   storage::Database db;
-  storage::GroupCommit group;
   storage::Statement insert_bundle;
   storage::Statement delete_bundle;
   storage::Statement mark_delivered;
@@ -59,15 +82,17 @@ struct SqliteBundleStore::Impl {
   storage::Statement delete_seen;
   storage::Statement upsert_counter;
   storage::Statement select_bytes;
-  // Bytes of bundles whose INSERT is staged but not yet committed: ReadBytes must see them.
-  std::unordered_map<std::uint64_t, std::shared_ptr<const std::vector<std::uint8_t>>> staged_bytes;
+  std::map<std::string, std::uint64_t, std::less<>> pending_counters;  // staged counter values
+  bool in_transaction = false;
+  std::optional<storage::Error> failed;  // a staged write failed: the transaction is rolled back at Commit
+  std::uint64_t commits = 0;
 };
 
 SqliteBundleStore::SqliteBundleStore(StoreLimits limits) : BundleStore(limits) {}
 SqliteBundleStore::~SqliteBundleStore() = default;
 
 const std::string& SqliteBundleStore::path() const { return impl_->db.path(); }
-std::uint64_t SqliteBundleStore::commits() const { return impl_->group.commits(); }
+std::uint64_t SqliteBundleStore::commits() const { return impl_->commits; }
 
 storage::Result<std::unique_ptr<SqliteBundleStore>> SqliteBundleStore::Open(const std::string& path,
                                                                             const SqliteBundleStoreOptions& options) {
@@ -99,7 +124,8 @@ storage::Result<std::unique_ptr<SqliteBundleStore>> SqliteBundleStore::Open(cons
   const Prep preps[] = {
       {&impl.insert_bundle,
        "INSERT INTO bundles(seq, source, created_ms, created_seq, fragment_offset, fragment_length, destination,"
-       " priority, disposition, received_ms, expires_ms, bytes) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"},
+       " priority, disposition, received_ms, expires_ms, bytes, delivered_once)"
+       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"},
       {&impl.delete_bundle, "DELETE FROM bundles WHERE seq = ?1"},
       {&impl.mark_delivered, "UPDATE bundles SET delivered_once = 1 WHERE seq = ?1"},
       {&impl.insert_seen, "INSERT OR REPLACE INTO seen(id, expires_ms) VALUES (?1, ?2)"},
@@ -126,7 +152,9 @@ storage::Status SqliteBundleStore::Load() {
       auto row = stmt->Step();
       if (!row) return std::unexpected(row.error());
       if (!*row) break;
-      RestoreSeen(stmt->Text(0), clock::DtnTime::FromMillis(stmt->Int(1)));
+      auto id = ParseBundleIdText(stmt->TextView(0));
+      if (!id) return std::unexpected(Corrupt(db.path(), "seen row: " + id.error()));
+      RestoreSeen(*id, clock::DtnTime::FromMillis(stmt->Int(1)));
     }
   }
   {
@@ -180,15 +208,14 @@ storage::Status SqliteBundleStore::Load() {
 }
 
 storage::Status SqliteBundleStore::StagePut(const StoredBundleInfo& info, std::span<const std::uint8_t> bytes) {
-  auto data = std::make_shared<const std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
-  impl_->staged_bytes[info.store_seq] = data;
-  Impl* impl = impl_.get();
-  auto staged = impl_->group.Stage([impl, info, data, key = info.id.ToString(),
-                                    source = info.id.source.ToString(),
-                                    destination = info.destination.ToString()](storage::Database&) -> storage::Status {
-    storage::Statement& s = impl->insert_bundle;
+  Impl& impl = *impl_;
+  return impl.Write([&]() -> storage::Status {
+    const std::string source = info.id.source.ToString();
+    const std::string destination = info.destination.ToString();
+    const std::string key = info.id.ToString();
+    storage::Statement& s = impl.insert_bundle;
     s.Bind(1, AsSigned(info.store_seq))
-        .Bind(2, std::string_view(source))
+        .BindUnowned(2, source)
         .Bind(3, info.id.created.time.millis())
         .Bind(4, AsSigned(info.id.created.sequence));
     if (info.id.fragment_offset) {
@@ -201,57 +228,46 @@ storage::Status SqliteBundleStore::StagePut(const StoredBundleInfo& info, std::s
     } else {
       s.BindNull(6);
     }
-    s.Bind(7, std::string_view(destination))
+    s.BindUnowned(7, destination)
         .Bind(8, static_cast<int>(info.priority))
         .Bind(9, static_cast<int>(info.disposition))
         .Bind(10, info.received_at.millis())
         .Bind(11, info.expires_at.millis())
-        .Bind(12, std::span<const std::uint8_t>(*data));
+        .Bind(12, bytes)
+        .Bind(13, info.delivered_once ? 1 : 0);
     if (auto st = s.Run(); !st) return st;
-    return impl->insert_seen.Bind(1, std::string_view(key)).Bind(2, info.expires_at.millis()).Run();
+    return impl.insert_seen.BindUnowned(1, key).Bind(2, info.expires_at.millis()).Run();
   });
-  if (!staged) return std::unexpected(staged.error());
-  return {};
 }
 
 storage::Status SqliteBundleStore::StageRemove(const StoredBundleInfo& info) {
-  impl_->staged_bytes.erase(info.store_seq);
-  Impl* impl = impl_.get();
-  auto staged = impl_->group.Stage([impl, seq = AsSigned(info.store_seq)](storage::Database&) {
-    return impl->delete_bundle.Bind(1, seq).Run();
-  });
-  if (!staged) return std::unexpected(staged.error());
-  return {};
+  Impl& impl = *impl_;
+  return impl.Write([&] { return impl.delete_bundle.Bind(1, AsSigned(info.store_seq)).Run(); });
 }
 
 storage::Status SqliteBundleStore::StageDelivered(const StoredBundleInfo& info) {
-  Impl* impl = impl_.get();
-  auto staged = impl_->group.Stage([impl, seq = AsSigned(info.store_seq)](storage::Database&) {
-    return impl->mark_delivered.Bind(1, seq).Run();
-  });
-  if (!staged) return std::unexpected(staged.error());
-  return {};
+  Impl& impl = *impl_;
+  return impl.Write([&] { return impl.mark_delivered.Bind(1, AsSigned(info.store_seq)).Run(); });
 }
 
 storage::Status SqliteBundleStore::StageForgetSeen(const std::string& key) {
-  Impl* impl = impl_.get();
-  auto staged = impl_->group.Stage(
-      [impl, key](storage::Database&) { return impl->delete_seen.Bind(1, std::string_view(key)).Run(); });
-  if (!staged) return std::unexpected(staged.error());
-  return {};
+  Impl& impl = *impl_;
+  return impl.Write([&] { return impl.delete_seen.Bind(1, std::string_view(key)).Run(); });
 }
 
 storage::Status SqliteBundleStore::StageCounter(std::string_view name, std::uint64_t value) {
-  Impl* impl = impl_.get();
-  auto staged = impl_->group.Stage([impl, name = std::string(name), value = AsSigned(value)](storage::Database&) {
-    return impl->upsert_counter.Bind(1, std::string_view(name)).Bind(2, value).Run();
-  });
-  if (!staged) return std::unexpected(staged.error());
+  // Only a counter's last value before a commit matters (a node sets its creation sequence once
+  // per bundle it sends): it is written once, by DoCommit, in the same transaction.
+  auto it = impl_->pending_counters.find(name);
+  if (it == impl_->pending_counters.end()) {
+    impl_->pending_counters.emplace(std::string(name), value);
+  } else {
+    it->second = value;
+  }
   return {};
 }
 
 storage::Result<std::vector<std::uint8_t>> SqliteBundleStore::LoadBytes(const StoredBundleInfo& info) const {
-  if (auto it = impl_->staged_bytes.find(info.store_seq); it != impl_->staged_bytes.end()) return *it->second;
   storage::Statement& s = impl_->select_bytes;
   s.Bind(1, AsSigned(info.store_seq));
   auto row = s.Step();
@@ -272,9 +288,27 @@ storage::Result<std::vector<std::uint8_t>> SqliteBundleStore::LoadBytes(const St
 }
 
 storage::Status SqliteBundleStore::DoCommit() {
-  auto flushed = impl_->group.Flush();
-  if (!flushed) return std::unexpected(flushed.error());
-  impl_->staged_bytes.clear();
+  Impl& impl = *impl_;
+  for (const auto& [name, value] : impl.pending_counters) {
+    (void)impl.Write([&] { return impl.upsert_counter.Bind(1, std::string_view(name)).Bind(2, AsSigned(value)).Run(); });
+  }
+  impl.pending_counters.clear();
+  if (!impl.in_transaction && !impl.failed) return {};
+  if (impl.failed) {
+    storage::Error error = *impl.failed;
+    if (impl.in_transaction) (void)impl.db.Exec("ROLLBACK");
+    impl.in_transaction = false;
+    impl.failed.reset();
+    return std::unexpected(error);
+  }
+  if (auto st = impl.db.Exec("COMMIT"); !st) {
+    // A failed COMMIT may leave the transaction open (SQLITE_BUSY) or already rolled back.
+    (void)impl.db.Exec("ROLLBACK");
+    impl.in_transaction = false;
+    return st;
+  }
+  impl.in_transaction = false;
+  ++impl.commits;
   return {};
 }
 

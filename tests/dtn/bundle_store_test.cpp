@@ -185,6 +185,56 @@ TEST_CASE_TEMPLATE("bundle store: counters and delivered marks", F, MemoryFixtur
   CHECK(store->Commit().value() == 4);
 }
 
+TEST_CASE_TEMPLATE("bundle store: a bundle marked in flight leaves its queue until released", F, MemoryFixture,
+                   SqliteFixture) {
+  F f;
+  auto store = f.Open();
+  TestBundle a = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 60'000);
+  TestBundle b = MakeTestBundle(1, 1000, 2, kDest3, Priority::kNormal, 60'000);
+  TestBundle local = MakeTestBundle(1, 1000, 3, Eid::Ipn(2, 1), Priority::kNormal, 60'000, BundleDisposition::kDeliver);
+  for (TestBundle* t : {&a, &b, &local}) REQUIRE(store->Put(t->info, t->bytes).value() == PutStatus::kStored);
+  CHECK(store->SetInFlight(a.info.id, true));
+  CHECK(QueueSeqs(*store, Eid::Ipn(3, 0)) == std::vector<std::uint64_t>{2});
+  CHECK(store->SetInFlight(b.info.id, true));
+  CHECK(QueueSeqs(*store, Eid::Ipn(3, 0)).empty());
+  CHECK(store->QueuedDestinations().empty());
+  CHECK(store->Find(a.info.id) != nullptr);  // still stored
+  CHECK(store->SetInFlight(a.info.id, false));
+  CHECK(QueueSeqs(*store, Eid::Ipn(3, 0)) == std::vector<std::uint64_t>{1});
+  // Removing a bundle in flight leaves no queue entry behind; a local bundle has no queue.
+  REQUIRE(store->Remove(b.info.id).value());
+  CHECK_FALSE(store->SetInFlight(b.info.id, false));
+  CHECK_FALSE(store->SetInFlight(local.info.id, true));
+  CHECK(QueueSeqs(*store, Eid::Ipn(3, 0)) == std::vector<std::uint64_t>{1});
+  CHECK(store->staged() == 4);  // three puts and a remove: marking is not a write
+}
+
+TEST_CASE("bundle store: bundle ID text parses back to the same ID, fragments and dtn: sources included") {
+  BundleId plain;
+  plain.source = Eid::Ipn(2, 1);
+  plain.created = {clock::DtnTime::FromMillis(815000000123), 4};
+  BundleId fragment = plain;
+  fragment.fragment_offset = 100;
+  fragment.fragment_length = 20;
+  BundleId named;
+  named.source = Eid::Parse("dtn://rover/lease").value();
+  named.created = {clock::DtnTime::FromMillis(7), 0};
+  for (const BundleId& id : {plain, fragment, named}) {
+    auto parsed = ParseBundleIdText(id.ToString());
+    REQUIRE_MESSAGE(parsed, (parsed ? "" : parsed.error()));
+    CHECK(*parsed == id);
+    CHECK(BundleIdHash{}(*parsed) == BundleIdHash{}(id));
+  }
+  CHECK(plain.ToString() == "ipn:2.1/815000000123.4");
+  CHECK(fragment.ToString() == "ipn:2.1/815000000123.4#100+20");
+  for (const char* bad : {"", "ipn:2.1", "ipn:2.1/", "ipn:2.1/5", "ipn:2.1/5.", "ipn:2.1/x.1", "ipn:2.1/5.1#3",
+                          "ipn:2.1/5.1#3+", "ipn:2.1/5.1#+3", "nope/5.1"}) {
+    auto parsed = ParseBundleIdText(bad);
+    CHECK_FALSE(parsed);
+    if (!parsed) CHECK(parsed.error().find("bundle id '") == 0);
+  }
+}
+
 TEST_CASE("bundle store (SQLite): reopening restores bundles, order, seen IDs, counters and marks") {
   test::TempDir dir;
   const std::string path = dir.File("bundles.db");

@@ -428,6 +428,9 @@ TEST_CASE("node: a restart redelivers only unconfirmed deliveries, flagged as po
     node.RegisterEndpoint(Eid::Ipn(2, 1), kT0);
     node.OnBundleReceived(1, a.bytes, kT0);
     node.OnBundleReceived(1, b.bytes, kT0);
+    // Delivered in the turn they arrive: each is stored already marked delivered (one write each,
+    // no separate mark).
+    CHECK(store->staged() == 2);
     REQUIRE(store->Commit());
     NodeOutput out = node.TakeOutput();
     std::vector<Deliver> d;

@@ -90,6 +90,70 @@ TEST_CASE("link frames: every truncation of an ack is refused with the offset na
   CHECK(ParseFrame(bytes));
 }
 
+namespace {
+
+AckFrame AckOf(dtn::Eid source, std::int64_t created_ms, std::uint64_t seq, AckStatus status = AckStatus::kStored) {
+  AckFrame a;
+  a.status = status;
+  a.id.source = std::move(source);
+  a.id.created = {clock::DtnTime::FromMillis(created_ms), seq};
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("link frames: an acks frame carries every bundle id, status and fragment in order") {
+  std::vector<AckFrame> acks{AckOf(dtn::Eid::Ipn(1, 1), 1000, 0), AckOf(dtn::Eid::Ipn(1, 1), 1000, 1),
+                             AckOf(dtn::Eid::Ipn(3, 2), 2000, 7, AckStatus::kDuplicate)};
+  acks[1].id.fragment_offset = 100;
+  acks[1].id.fragment_length = 50;
+  const auto bytes = MakeAcksFrame(clock::DtnTime::FromMillis(555), acks);
+  // header 11 + count 2 + (20 + "ipn:1.1") + (20 + 7 + 16 fragment) + (20 + "ipn:3.2")
+  CHECK(bytes.size() == 11 + 2 + 27 + 43 + 27);
+  CHECK(bytes[2] == 5);
+  auto parsed = ParseFrame(bytes);
+  REQUIRE_MESSAGE(parsed, (parsed ? "" : parsed.error()));
+  auto* got = std::get_if<AcksFrame>(&*parsed);
+  REQUIRE(got != nullptr);
+  CHECK(got->sent == clock::DtnTime::FromMillis(555));
+  REQUIRE(got->acks.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(got->acks[i].id == acks[i].id);
+    CHECK(got->acks[i].status == acks[i].status);
+    CHECK(got->acks[i].sent == clock::DtnTime::FromMillis(555));
+  }
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    auto cut = ParseFrame(std::span(bytes.data(), n));
+    CHECK_FALSE(cut);
+    if (!cut) CHECK(cut.error().find("bad frame at byte") == 0);
+  }
+  auto longer = bytes;
+  longer.push_back(0);
+  CHECK_FALSE(ParseFrame(longer));
+}
+
+TEST_CASE("link frames: an acks frame whose count is zero, over the limit or beyond its bytes is refused") {
+  const std::vector<AckFrame> one{AckOf(dtn::Eid::Ipn(1, 1), 1000, 0)};
+  auto bytes = MakeAcksFrame(clock::DtnTime::FromMillis(1), one);
+  auto with_count = [&](std::uint16_t count) {
+    auto b = bytes;
+    b[11] = static_cast<std::uint8_t>(count >> 8);
+    b[12] = static_cast<std::uint8_t>(count);
+    return ParseFrame(b);
+  };
+  CHECK(with_count(1));
+  auto zero = with_count(0);
+  REQUIRE_FALSE(zero);
+  CHECK(zero.error().find("ack count 0 out of range") != std::string::npos);
+  auto huge = with_count(static_cast<std::uint16_t>(kMaxAcksPerFrame + 1));
+  REQUIRE_FALSE(huge);
+  CHECK(huge.error().find("out of range") != std::string::npos);
+  // 2 entries need at least 40 bytes; the frame has 27 after the count: refused before reserving.
+  auto two = with_count(2);
+  REQUIRE_FALSE(two);
+  CHECK(two.error().find("exceeds the frame") != std::string::npos);
+}
+
 TEST_CASE("link frames: random bytes never crash the parser") {
   const unsigned seed = std::random_device{}();
   INFO("seed=" << seed);
@@ -134,6 +198,26 @@ TEST_CASE("link set: heartbeats bring the link up, bundles are acked over the sa
   REQUIRE(PumpUntil(**a, **b, ea, eb, [&] { return Has(ea, LinkEvent::Kind::kAck); }));
   for (const auto& e : ea)
     if (e.kind == LinkEvent::Kind::kAck) CHECK(e.ack.id == ack.id);
+
+  // 5,000 acks at once, 27 bytes each: split into frames of at most kMaxAcksFrameBytes (2,427
+  // acks each: 13 + 2,427 x 27 <= 65,536), all arrive in order.
+  std::vector<AckFrame> many;
+  for (std::uint64_t i = 0; i < 5000; ++i) many.push_back(AckOf(dtn::Eid::Ipn(1, 1), 2000, i));
+  REQUIRE((*b)->SendAcks(1, clock::DtnTime::FromMillis(79), many) == SendResult::kSent);
+  std::vector<dtn::BundleId> acked;
+  std::size_t frames = 0;
+  REQUIRE(PumpUntil(**a, **b, ea, eb, [&] {
+    for (auto& e : ea) {
+      if (e.kind != LinkEvent::Kind::kAcks) continue;
+      ++frames;
+      for (const auto& one : e.acks) acked.push_back(one.id);
+      e.kind = LinkEvent::Kind::kUp;  // counted
+    }
+    return acked.size() >= many.size();
+  }));
+  CHECK(frames == 3);
+  REQUIRE(acked.size() == many.size());
+  for (std::size_t i = 0; i < many.size(); ++i) CHECK(acked[i] == many[i].id);
 }
 
 TEST_CASE("link set: a dead neighbour is reported down, and sends back-pressure instead of queueing") {

@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -92,6 +93,15 @@ enum class PutStatus : std::uint8_t {
 };
 std::string_view PutStatusName(PutStatus status);  // "stored", "duplicate", "quota-bundles" ...
 
+// The text form BundleId::ToString() writes ("ipn:2.1/815000000123.4", "#offset+len" for a
+// fragment) back to the ID; the error names the text. (The store keeps seen IDs as this text.)
+std::expected<BundleId, std::string> ParseBundleIdText(std::string_view text);
+
+// A hash of a bundle ID without formatting it (the index's maps are keyed by the ID itself).
+struct BundleIdHash {
+  std::size_t operator()(const BundleId& id) const;
+};
+
 class BundleIndex;  // the in-memory index (private to the implementation)
 
 class BundleStore {
@@ -103,7 +113,9 @@ class BundleStore {
   // ---- Writes (staged: visible now, durable at Commit) ----
 
   // Stores a bundle. `info.store_seq` is assigned here (the value passed is ignored); the stored
-  // record is returned through `info`. REQUIRES: bytes.size() == info.size_bytes.
+  // record is returned through `info`. `info.delivered_once` true (kDeliver only; ignored
+  // otherwise) stores it already marked delivered, as Put then MarkDelivered would, in one write.
+  // REQUIRES: bytes.size() == info.size_bytes.
   storage::Result<PutStatus> Put(StoredBundleInfo& info, std::span<const std::uint8_t> bytes);
   // Removes a stored bundle (its ID stays seen until it expires). False if it was not stored.
   storage::Result<bool> Remove(const BundleId& id);
@@ -119,6 +131,11 @@ class BundleStore {
   // Writes staged since the last Commit.
   std::size_t staged() const { return staged_; }
 
+  // Marks a stored kForward bundle as in flight (true: VisitQueue skips it) or back in the queue
+  // (false). Not a write: in memory only, never persisted (after a restart every stored bundle is
+  // queued). False if `id` is not a stored kForward bundle.
+  bool SetInFlight(const BundleId& id, bool in_flight);
+
   // ---- Reads (include staged writes) ----
 
   const StoredBundleInfo* Find(const BundleId& id) const;
@@ -126,9 +143,10 @@ class BundleStore {
   storage::Result<std::vector<std::uint8_t>> ReadBytes(const BundleId& id) const;
   // Stored now, or stored before and not yet expired (see ForgetSeenBefore).
   bool Seen(const BundleId& id) const;
-  // The kForward bundles whose destination's node is `destination_node` (Eid::NodeEid()), in
-  // priority order (expedited, normal, bulk) and within a priority oldest first; `visit` returns
-  // false to stop. O(log n) to start, O(1) per bundle visited. `visit` must not write.
+  // The kForward bundles whose destination's node is `destination_node` (Eid::NodeEid()) and
+  // that are not marked in flight (SetInFlight), in priority order (expedited, normal, bulk) and
+  // within a priority oldest first; `visit` returns false to stop. O(log n) to start, O(1) per
+  // bundle visited. `visit` must not write.
   void VisitQueue(const Eid& destination_node, const std::function<bool(const StoredBundleInfo&)>& visit) const;
   // The destination nodes that have kForward bundles queued.
   std::vector<Eid> QueuedDestinations() const;
@@ -156,10 +174,12 @@ class BundleStore {
 
   // For an implementation restoring its state at open (not staged: already durable).
   void RestoreBundle(const StoredBundleInfo& info);
-  void RestoreSeen(std::string key, clock::DtnTime expires_at);
+  void RestoreSeen(const BundleId& id, clock::DtnTime expires_at);
   void RestoreCounter(std::string_view name, std::uint64_t value);
 
  private:
+  std::unexpected<storage::Error> Failed(storage::Error error);
+
   StoreLimits limits_;
   std::unique_ptr<BundleIndex> index_;
   std::size_t staged_ = 0;

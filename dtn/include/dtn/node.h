@@ -36,6 +36,9 @@
 // Destinations in the dtn: scheme have no node number: they are delivered when local and
 // otherwise wait (until expiry) for static routing support.
 //
+// Bundles in flight are marked so in the store (BundleStore::SetInFlight) and so stay out of the
+// dispatch's queue walk, which visits only bundles waiting to be sent.
+//
 // Priorities: each neighbour's window is filled expedited first, then normal, then bulk, oldest
 // first within a class, across all destinations routed through it.
 //
@@ -210,7 +213,8 @@ class Node {
   bool BytesWindowFull(NodeNumber neighbour, std::uint64_t more) const;
   std::optional<NodeNumber> NextHop(const StoredBundleInfo& info, clock::DtnTime now);
   void TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, clock::DtnTime now);
-  void TryDeliver(const StoredBundleInfo& info, clock::DtnTime now);
+  // `decoded`: the bundle, when the caller has just decoded it (it is moved from).
+  void TryDeliver(const StoredBundleInfo& info, clock::DtnTime now, Bundle* decoded = nullptr);
   void Drop(const StoredBundleInfo& info, RefusalReason reason, std::string detail, clock::DtnTime now);
   void Release(std::uint64_t seq);  // no longer in flight (still stored)
   void Forget(std::uint64_t seq);   // deleted: no custody or delivery state left

@@ -1,6 +1,7 @@
-// The durable bundle store: one SQLite file (WAL, synchronous=FULL), written through
-// storage::GroupCommit so that one Commit() is one transaction and one fsync for any number of
-// staged writes. See dtn/bundle_store.h for the contract. The file is locked exclusively from the
+// The durable bundle store: one SQLite file (WAL, synchronous=FULL). Each staged write runs at
+// once inside one open transaction (begun by the first write after a Commit), and Commit()
+// commits it: one transaction and one fsync for any number of staged writes. A staged write that
+// fails makes the next Commit() roll everything back and report that error. See dtn/bundle_store.h for the contract. The file is locked exclusively from the
 // first transaction until the store is closed (one owner: its node daemon); another process
 // opening it meanwhile gets a kBusy error.
 //

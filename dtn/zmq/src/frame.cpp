@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 namespace ics::dtn::zmq {
 namespace {
@@ -67,9 +69,9 @@ void AppendBundleFrame(std::vector<std::uint8_t>& out, clock::DtnTime sent, std:
   out.insert(out.end(), bundle.begin(), bundle.end());
 }
 
-std::vector<std::uint8_t> MakeAckFrame(const AckFrame& ack) {
-  std::vector<std::uint8_t> out;
-  PutHeader(out, 2, ack.sent);
+namespace {
+
+void PutAckBody(std::vector<std::uint8_t>& out, const AckFrame& ack) {
   out.push_back(static_cast<std::uint8_t>(ack.status));
   const std::string eid = ack.id.source.ToString();
   const auto eid_len = static_cast<std::uint16_t>(std::min<std::size_t>(eid.size(), UINT16_MAX));
@@ -84,6 +86,56 @@ std::vector<std::uint8_t> MakeAckFrame(const AckFrame& ack) {
     PutU64(out, *ack.id.fragment_offset);
     PutU64(out, ack.id.fragment_length.value_or(0));
   }
+}
+
+// Reads one ack body into `ack`. `last_eid` / `last_eid_text` cache the previous entry's parsed
+// source EID: the entries of one acks frame mostly share it.
+std::expected<void, std::string> ParseAckBody(Reader& r, AckFrame& ack, std::optional<Eid>& last_eid,
+                                              std::string_view& last_eid_text) {
+  std::uint8_t status = 0;
+  std::uint16_t eid_len = 0;
+  std::span<const std::uint8_t> eid_bytes;
+  std::uint64_t created = 0, seq = 0;
+  std::uint8_t fragment = 0;
+  if (!r.U8(status) || status > 2) return Bad(r, "bad ack status");
+  ack.status = static_cast<AckStatus>(status);
+  if (!r.U16(eid_len) || !r.Bytes(eid_len, eid_bytes)) return Bad(r, "truncated source EID");
+  const std::string_view eid_text(reinterpret_cast<const char*>(eid_bytes.data()), eid_bytes.size());
+  if (!last_eid || eid_text != last_eid_text) {
+    auto eid = Eid::Parse(eid_text);
+    if (!eid) return Bad(r, "bad source EID: " + eid.error());
+    last_eid = std::move(*eid);
+    last_eid_text = eid_text;
+  }
+  if (!r.U64(created) || !r.U64(seq) || !r.U8(fragment) || fragment > 1) return Bad(r, "truncated bundle ID");
+  ack.id.source = *last_eid;
+  ack.id.created = {clock::DtnTime::FromMillis(static_cast<std::int64_t>(created)), seq};
+  if (fragment) {
+    std::uint64_t off = 0, len = 0;
+    if (!r.U64(off) || !r.U64(len)) return Bad(r, "truncated fragment fields");
+    ack.id.fragment_offset = off;
+    ack.id.fragment_length = len;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> MakeAckFrame(const AckFrame& ack) {
+  std::vector<std::uint8_t> out;
+  PutHeader(out, 2, ack.sent);
+  PutAckBody(out, ack);
+  return out;
+}
+
+std::vector<std::uint8_t> MakeAcksFrame(clock::DtnTime sent, std::span<const AckFrame> acks) {
+  std::vector<std::uint8_t> out;
+  out.reserve(kFrameHeaderBytes + 2 + acks.size() * (kMinAckBodyBytes + 16));
+  PutHeader(out, 5, sent);
+  const auto count = static_cast<std::uint16_t>(acks.size());
+  out.push_back(static_cast<std::uint8_t>(count >> 8));
+  out.push_back(static_cast<std::uint8_t>(count));
+  for (const AckFrame& ack : acks) PutAckBody(out, ack);
   return out;
 }
 
@@ -110,27 +162,30 @@ std::expected<Frame, std::string> ParseFrame(std::span<const std::uint8_t> bytes
     case 2: {
       AckFrame ack;
       ack.sent = sent;
-      std::uint8_t status = 0;
-      std::uint16_t eid_len = 0;
-      std::span<const std::uint8_t> eid_bytes;
-      std::uint64_t created = 0, seq = 0;
-      std::uint8_t fragment = 0;
-      if (!r.U8(status) || status > 2) return Bad(r, "bad ack status");
-      ack.status = static_cast<AckStatus>(status);
-      if (!r.U16(eid_len) || !r.Bytes(eid_len, eid_bytes)) return Bad(r, "truncated source EID");
-      auto eid = Eid::Parse(std::string_view(reinterpret_cast<const char*>(eid_bytes.data()), eid_bytes.size()));
-      if (!eid) return Bad(r, "bad source EID: " + eid.error());
-      if (!r.U64(created) || !r.U64(seq) || !r.U8(fragment) || fragment > 1) return Bad(r, "truncated bundle ID");
-      ack.id.source = *eid;
-      ack.id.created = {clock::DtnTime::FromMillis(static_cast<std::int64_t>(created)), seq};
-      if (fragment) {
-        std::uint64_t off = 0, len = 0;
-        if (!r.U64(off) || !r.U64(len)) return Bad(r, "truncated fragment fields");
-        ack.id.fragment_offset = off;
-        ack.id.fragment_length = len;
-      }
+      std::optional<Eid> last_eid;
+      std::string_view last_eid_text;
+      if (auto ok = ParseAckBody(r, ack, last_eid, last_eid_text); !ok) return std::unexpected(ok.error());
       if (r.remaining() != 0) return Bad(r, "trailing bytes after ack");
       return ack;
+    }
+    case 5: {
+      std::uint16_t count = 0;
+      if (!r.U16(count)) return Bad(r, "truncated ack count");
+      if (count == 0 || count > kMaxAcksPerFrame) return Bad(r, fmt::format("ack count {} out of range", count));
+      if (static_cast<std::size_t>(count) * kMinAckBodyBytes > r.remaining()) {
+        return Bad(r, fmt::format("ack count {} exceeds the frame", count));
+      }
+      AcksFrame acks;
+      acks.sent = sent;
+      acks.acks.resize(count);
+      std::optional<Eid> last_eid;
+      std::string_view last_eid_text;
+      for (AckFrame& ack : acks.acks) {
+        ack.sent = sent;
+        if (auto ok = ParseAckBody(r, ack, last_eid, last_eid_text); !ok) return std::unexpected(ok.error());
+      }
+      if (r.remaining() != 0) return Bad(r, "trailing bytes after acks");
+      return acks;
     }
     case 3:
     case 4: {

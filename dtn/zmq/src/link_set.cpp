@@ -136,6 +136,11 @@ void LinkSet::HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, 
     e.sent = a->sent;
     e.ack = *a;
     events.push_back(std::move(e));
+  } else if (auto* as = std::get_if<AcksFrame>(&*frame)) {
+    auto e = LinkEvent::Of(LinkEvent::Kind::kAcks, peer);
+    e.sent = as->sent;
+    e.acks = std::move(as->acks);
+    events.push_back(std::move(e));
   } else if (auto* p = std::get_if<PingFrame>(&*frame)) {
     if (!p->pong && from_router) {
       SendOnRouter(peer, MakePingFrame(PingFrame{mission_now, config_.self, true}));
@@ -201,6 +206,26 @@ SendResult LinkSet::SendBundle(NodeNumber to, clock::DtnTime mission_now, std::s
 SendResult LinkSet::SendAck(NodeNumber to, const AckFrame& ack) {
   if (!peers_.contains(to)) return SendResult::kUnknownNeighbour;
   return SendOnRouter(to, MakeAckFrame(ack)) ? SendResult::kSent : SendResult::kWouldBlock;
+}
+
+SendResult LinkSet::SendAcks(NodeNumber to, clock::DtnTime sent, std::span<const AckFrame> acks) {
+  if (!peers_.contains(to)) return SendResult::kUnknownNeighbour;
+  SendResult result = SendResult::kSent;
+  std::size_t begin = 0;
+  while (begin < acks.size()) {
+    std::size_t end = begin;
+    std::size_t bytes = kFrameHeaderBytes + 2;
+    while (end < acks.size() && end - begin < kMaxAcksPerFrame) {
+      const BundleId& id = acks[end].id;
+      const std::size_t entry = kMinAckBodyBytes + id.source.ToString().size() + (id.fragment_offset ? 16 : 0);
+      if (end > begin && bytes + entry > kMaxAcksFrameBytes) break;
+      bytes += entry;
+      ++end;
+    }
+    if (!SendOnRouter(to, MakeAcksFrame(sent, acks.subspan(begin, end - begin)))) result = SendResult::kWouldBlock;
+    begin = end;
+  }
+  return result;
 }
 
 bool LinkSet::SendOnRouter(NodeNumber to, std::span<const std::uint8_t> frame) {

@@ -301,7 +301,8 @@ void NodeDaemon::HandleSignals() {
 }
 
 void NodeDaemon::HandleLinkEvent(LinkEvent event, clock::DtnTime now) {
-  const bool in_light = event.kind == LinkEvent::Kind::kBundle || event.kind == LinkEvent::Kind::kAck;
+  const bool in_light = event.kind == LinkEvent::Kind::kBundle || event.kind == LinkEvent::Kind::kAck ||
+                        event.kind == LinkEvent::Kind::kAcks;
   if (options_.emulate_light_time && in_light) {
     const auto owlt = plan_.OwltAt(options_.node, event.peer, event.sent).value_or(clock::Duration(0));
     const clock::DtnTime due = event.sent + owlt;
@@ -324,6 +325,11 @@ void NodeDaemon::ApplyLinkEvent(const LinkEvent& event, clock::DtnTime now) {
       break;
     case LinkEvent::Kind::kAck:
       if (event.ack.status != AckStatus::kRefused) node_->OnAcknowledged(event.peer, event.ack.id, now);
+      break;
+    case LinkEvent::Kind::kAcks:
+      for (const AckFrame& ack : event.acks) {
+        if (ack.status != AckStatus::kRefused) node_->OnAcknowledged(event.peer, ack.id, now);
+      }
       break;
     case LinkEvent::Kind::kBadFrame:
       if (options_.log_events) {
@@ -544,6 +550,9 @@ void NodeDaemon::PumpDeliveries(const Eid& endpoint) {
 }
 
 void NodeDaemon::Perform(NodeOutput output, clock::DtnTime now) {
+  // One acks frame per neighbour for the whole turn (sent after the transmissions, like the
+  // single acks before it: all of this runs after the turn's commit).
+  std::map<NodeNumber, std::vector<AckFrame>> acks;
   for (auto& action : output.actions) {
     if (auto* t = std::get_if<Transmit>(&action)) {
       // "Would block" (the neighbour's queue is full or its connection is gone) leaves the bundle
@@ -553,8 +562,8 @@ void NodeDaemon::Perform(NodeOutput output, clock::DtnTime now) {
       AckFrame ack;
       ack.sent = now;
       ack.status = AckStatus::kStored;
-      ack.id = a->id;
-      links_->SendAck(a->neighbour, ack);
+      ack.id = std::move(a->id);
+      acks[a->neighbour].push_back(std::move(ack));
     } else if (auto* d = std::get_if<Deliver>(&action)) {
       if (auto local = local_.find(d->endpoint); local != local_.end()) {
         local->second(*d);
@@ -567,6 +576,7 @@ void NodeDaemon::Perform(NodeOutput output, clock::DtnTime now) {
       }
     }
   }
+  for (const auto& [neighbour, list] : acks) links_->SendAcks(neighbour, now, list);
   if (options_.log_events) {
     for (const auto& e : output.events) LogEvent(e);
     std::fflush(stdout);

@@ -2,7 +2,7 @@
 //
 //   byte 0      'I' (0x49)      magic
 //   byte 1      1               frame format version
-//   byte 2      type            1 bundle, 2 ack, 3 ping, 4 pong
+//   byte 2      type            1 bundle, 2 ack, 3 ping, 4 pong, 5 acks (batched)
 //   bytes 3-10  sent_dtn_ms     the sender's mission time when it sent the frame (big-endian int64);
 //                               with light-time rehearsal the receiver holds the frame until
 //                               sent + OWLT, so both directions of a link see the plan's light time
@@ -12,9 +12,15 @@
 //               u16 EID length, EID text, i64 creation ms, u64 sequence, u8 fragment flag
 //               [u64 offset, u64 length]
 //     ping/pong u64 node number of the sender
+//     acks      u16 count (1..kMaxAcksPerFrame), then `count` ack bodies, each exactly as in an
+//               ack frame (status, then the bundle ID). A receiving node sends one acks frame per
+//               turn per neighbour (after the turn's commit), listing every bundle it stored (or
+//               already held) from that neighbour in the turn: one frame instead of one per
+//               bundle. Single ack frames are still accepted.
 //
 // Frames come from the network: Parse() bounds every length against the frame before use and
-// returns an error naming the offset; it never allocates more than the frame's own size.
+// returns an error naming the offset; it never allocates more than the frame's own size (an acks
+// frame's count is checked against the bytes left, at kMinAckBodyBytes each, before reserving).
 #pragma once
 
 #include <cstdint>
@@ -33,6 +39,9 @@ namespace ics::dtn::zmq {
 inline constexpr std::uint8_t kFrameMagic = 0x49;
 inline constexpr std::uint8_t kFrameVersion = 1;
 inline constexpr std::size_t kFrameHeaderBytes = 11;
+inline constexpr std::size_t kMaxAcksPerFrame = 4096;
+// status, EID length, an empty EID, creation ms, sequence, fragment flag.
+inline constexpr std::size_t kMinAckBodyBytes = 1 + 2 + 8 + 8 + 1;
 
 enum class AckStatus : std::uint8_t { kStored = 0, kDuplicate = 1, kRefused = 2 };
 
@@ -50,10 +59,17 @@ struct PingFrame {
   clock::NodeNumber node = 0;
   bool pong = false;
 };
-using Frame = std::variant<BundleFrame, AckFrame, PingFrame>;
+// Type 5: every entry's `sent` is the frame's.
+struct AcksFrame {
+  clock::DtnTime sent;
+  std::vector<AckFrame> acks;
+};
+using Frame = std::variant<BundleFrame, AckFrame, PingFrame, AcksFrame>;
 
 void AppendBundleFrame(std::vector<std::uint8_t>& out, clock::DtnTime sent, std::span<const std::uint8_t> bundle);
 std::vector<std::uint8_t> MakeAckFrame(const AckFrame& ack);
+// REQUIRES: 1 <= acks.size() <= kMaxAcksPerFrame (the entries' `sent` is ignored).
+std::vector<std::uint8_t> MakeAcksFrame(clock::DtnTime sent, std::span<const AckFrame> acks);
 std::vector<std::uint8_t> MakePingFrame(const PingFrame& ping);
 
 std::expected<Frame, std::string> ParseFrame(std::span<const std::uint8_t> bytes);

@@ -3,7 +3,8 @@
 // Socket pattern. Each node binds one ROUTER socket on its --listen endpoint and connects one
 // DEALER socket to each neighbour's listen endpoint, with routing id "ipn:<own node>". Bundles to
 // neighbour M go out on our DEALER for M; M answers each with an ack frame on the same connection
-// (its ROUTER addresses our DEALER by routing id), once it has stored the bundle. Pings go out on
+// (its ROUTER addresses our DEALER by routing id), once it has stored the bundle: the daemon sends
+// one acks frame (frame.h, type 5) per turn listing every bundle of that turn. Pings go out on
 // the DEALER and pongs come back the same way, so a link is "up" while pongs arrive. The reverse
 // direction uses M's DEALER and our ROUTER. ZeroMQ reconnects by itself; ROUTER_HANDOVER lets a
 // restarted neighbour take its routing id back. ZeroMQ reconnects only a connection that fails,
@@ -60,12 +61,13 @@ struct LinkCounters {
 
 // Something that arrived or changed on a link.
 struct LinkEvent {
-  enum class Kind { kBundle, kAck, kUp, kDown, kBadFrame };
+  enum class Kind { kBundle, kAck, kAcks, kUp, kDown, kBadFrame };
   Kind kind = Kind::kBundle;
   NodeNumber peer = 0;
   clock::DtnTime sent;                 // kBundle / kAck: the sender's mission time
   std::vector<std::uint8_t> bundle;    // kBundle
   AckFrame ack;                        // kAck
+  std::vector<AckFrame> acks;          // kAcks (an acks frame)
   std::string reason;                  // kBadFrame
 
   static LinkEvent Of(Kind kind, NodeNumber peer) {
@@ -77,6 +79,9 @@ struct LinkEvent {
 };
 
 enum class SendResult { kSent, kWouldBlock, kUnknownNeighbour };
+
+// An acks frame is cut before it would exceed this size (well under any frame size limit).
+inline constexpr std::size_t kMaxAcksFrameBytes = 64 * 1024;
 
 class LinkSet {
  public:
@@ -96,6 +101,10 @@ class LinkSet {
   SendResult SendBundle(NodeNumber to, clock::DtnTime mission_now, std::span<const std::uint8_t> bundle);
   // Acks go back to the neighbour whose DEALER sent the bundle (our ROUTER side).
   SendResult SendAck(NodeNumber to, const AckFrame& ack);
+  // The same for many bundles: as few acks frames as kMaxAcksPerFrame and kMaxAcksFrameBytes
+  // allow. kWouldBlock if any frame could not be sent (the neighbour retransmits what it does
+  // not see acknowledged).
+  SendResult SendAcks(NodeNumber to, clock::DtnTime sent, std::span<const AckFrame> acks);
 
   bool IsUp(NodeNumber peer) const;
   const LinkCounters& counters() const { return counters_; }

@@ -10,10 +10,11 @@
 //   3. open or close each neighbour's contact: open iff the plan has a contact self -> neighbour
 //      now AND the neighbour answers heartbeats;
 //   4. tick the node, take its output, COMMIT THE STORE (one group commit for the whole turn), and
-//      only then perform the output: transmissions, acknowledgements, deliveries (the node's
-//      "persist before send" contract), and log the lifecycle events as JSON lines on stdout.
+//      only then perform the output: transmissions, acknowledgements (one acks frame per
+//      neighbour for the turn), deliveries (the node's "persist before send" contract), and log
+//      the lifecycle events as JSON lines on stdout.
 //
-// Light-time rehearsal (`emulate_light_time`): every received bundle or ack frame is held until
+// Light-time rehearsal (`emulate_light_time`): every received bundle, ack or acks frame is held until
 // the sender's send time + the plan's OWLT at that time before the node sees it, and contact
 // windows gate transmission, all in the (scaled) mission time of the daemon's clock. Processes
 // that share --time-origin and --time-scale agree on mission time.
