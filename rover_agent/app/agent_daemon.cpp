@@ -97,7 +97,7 @@ class AgentDaemon {
       return;
     }
     if (d.source.scheme() != dtn::Eid::Scheme::kIpn) return;
-    core_.OnMessage(*message, d.source.node(), node_.Now());
+    core_.OnMessage(*message, d.source.node(), node_.Now(), d.created.time);
   }
 
   void OnControl() {

@@ -6,8 +6,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <utility>
 
 namespace ics::rover_agent {
@@ -372,7 +374,8 @@ std::optional<coordinator::Use> AgentCore::MakeUse(const ResourceName& resource,
   return coordinator::Use{HeaderFor(resource, r.acquire_request_id), r.token, std::move(operation)};
 }
 
-void AgentCore::OnMessage(const Message& message, NodeNumber source, DtnTime now) {
+void AgentCore::OnMessage(const Message& message, NodeNumber source, DtnTime now,
+                          std::optional<DtnTime> sent_at) {
   // Guard replies come from whichever node fronts the resource.
   if (const auto* accepted = std::get_if<coordinator::UseAccepted>(&message)) {
     LeaseRecord r;
@@ -425,7 +428,7 @@ void AgentCore::OnMessage(const Message& message, NodeNumber source, DtnTime now
         if constexpr (std::is_same_v<T, coordinator::Grant>) {
           OnGrant(m, now);
         } else if constexpr (std::is_same_v<T, coordinator::Queued>) {
-          OnQueued(m, now);
+          OnQueued(m, now, sent_at);
         } else if constexpr (std::is_same_v<T, coordinator::Deny>) {
           OnDeny(m, now);
         } else if constexpr (std::is_same_v<T, coordinator::Renewed>) {
@@ -504,21 +507,31 @@ void AgentCore::OnGrant(const coordinator::Grant& m, DtnTime now) {
   SendReleaseFor(m.h, m.token);
 }
 
-void AgentCore::OnQueued(const coordinator::Queued& m, DtnTime now) {
+void AgentCore::OnQueued(const coordinator::Queued& m, DtnTime now, std::optional<DtnTime> sent_at) {
   auto it = leases_.find(m.h.resource);
   if (it == leases_.end() || it->second.record.state != LeaseState::kRequesting ||
       it->second.record.acquire_request_id != m.h.request_id) {
     ++counters_.duplicates_ignored;
     return;
   }
-  // This reply left the coordinator no earlier than a worst one-way trip ago (measured on our
-  // clock, which may run fast: subtract our drift over the trip too), and the request was still
-  // waiting then, so any grant for it starts its term after that.
+  // The request was still waiting when this reply left the coordinator, so any grant for it
+  // starts its term after that instant. Two lower bounds of it on our clock: a worst one-way trip
+  // before now (our clock may run fast: subtract our drift over the trip too), which fails if the
+  // bundle sat in a store longer than a trip (a relay's outage, our restart before we confirmed
+  // it); and the bundle's creation time on the coordinator's clock less both clocks' skew bounds
+  // (as LeaseCore bounds requester deadlines), which fails only if a clock breaks its bound. The
+  // earlier of the two holds if either does. Without a creation time, no proof.
   const Duration one_way = config_.policy.OneWayMax().value;
-  const DtnTime proof = now - one_way - config_.policy.inputs().requester.DriftOver(one_way);
+  const auto& inputs = config_.policy.inputs();
+  const DtnTime by_trip = now - one_way - inputs.requester.DriftOver(one_way);
+  const std::optional<DtnTime> proof =
+      sent_at && sent_at->millis() != 0
+          ? std::optional(std::min(by_trip, *sent_at - std::chrono::abs(inputs.coordinator.skew) -
+                                                   std::chrono::abs(inputs.requester.skew)))
+          : std::nullopt;
   LeaseRecord& r = it->second.record;
-  if (proof > r.count_from) {
-    r.count_from = proof;
+  if (proof && *proof > r.count_from) {
+    r.count_from = *proof;
     Persist(it->second);
   }
   // Queued: the coordinator holds the waiter durably and will send the grant itself, so from now

@@ -953,7 +953,7 @@ void Engine::HandleDeliver(SimNode& n, const dtn::Deliver& d) {
   if (n.lease) {
     n.lease->Receive({from, std::move(*message)}, local);
   } else if (n.agent) {
-    n.agent->OnMessage(*message, from, local);
+    n.agent->OnMessage(*message, from, local, d.created.time);
   } else if (n.guard) {
     if (const auto* use = std::get_if<coordinator::Use>(&*message)) {
       n.guard->OnUse(*use, from, local);

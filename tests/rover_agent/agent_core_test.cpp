@@ -258,7 +258,8 @@ TEST_CASE("agent: a grant already over on arrival past the deadline is never use
 TEST_CASE("agent: after a Queued reply the view counts from one worst one-way trip before it arrived") {
   AgentCore core(MarsConfig(), {}, kT0);
   const co::Acquire a = Request(core, 30min);
-  core.OnMessage(co::Queued{FromCoordinator(Pad(), 1, a.h.request_id), 2}, kCoordinator, kT0 + 1200s);
+  core.OnMessage(co::Queued{FromCoordinator(Pad(), 1, a.h.request_id), 2}, kCoordinator, kT0 + 1200s,
+                 kT0 + 1200s);
   AgentOutput out = Drain(core);
   auto queued = Find(out, Outcome::kQueued);
   REQUIRE(queued);
@@ -275,6 +276,40 @@ TEST_CASE("agent: after a Queued reply the view counts from one worst one-way tr
   auto granted = Find(Drain(core), Outcome::kGranted);
   REQUIRE(granted);
   CHECK(granted->valid_until == kT0 + Duration(4'199'610));
+}
+
+TEST_CASE("agent: a Queued reply held in a store past a one-way trip proves only its creation time") {
+  // A relay's outage (or our own restart before we confirmed it) can hold a Queued reply for much
+  // longer than a one-way trip; the coordinator may have granted meanwhile. The proof must then
+  // come from the bundle's creation time (coordinator clock), less both clocks' skew bounds.
+  clock::PolicyInputs in = MarsPolicy().inputs();
+  in.requester.skew = 2s;
+  in.coordinator.skew = -3s;  // a bound: its sign does not matter
+  AgentConfig config = MarsConfig();
+  config.policy = clock::TimeoutPolicy(in);
+  AgentCore core(config, {}, kT0);
+  const co::Acquire a = Request(core, 30min);
+  // Created at kT0 + 100 s, delivered at kT0 + 5 h. The trip bound alone would give
+  // 5 h - 600,030 ms = 17,399,970 ms, hours after a grant the coordinator may have made.
+  core.OnMessage(co::Queued{FromCoordinator(Pad(), 1, a.h.request_id), 1}, kCoordinator, kT0 + 5h, kT0 + 100s);
+  AgentOutput out = Drain(core);
+  REQUIRE(out.to_persist.size() == 2);
+  // 100,000 - 2,000 - 3,000 = 95,000 ms after kT0.
+  CHECK(std::get<PersistLease>(out.to_persist[1]).lease.count_from == kT0 + Duration(95'000));
+}
+
+TEST_CASE("agent: a Queued reply without a creation time moves no count") {
+  AgentCore core(MarsConfig(), {}, kT0);
+  const co::Acquire a = Request(core, 30min);
+  core.OnMessage(co::Queued{FromCoordinator(Pad(), 1, a.h.request_id), 1}, kCoordinator, kT0 + 1200s);
+  AgentOutput out = Drain(core);
+  REQUIRE(Find(out, Outcome::kQueued));
+  for (const auto& record : out.to_persist) CHECK_FALSE(std::holds_alternative<PersistLease>(record));
+  // The grant then counts from the Acquire's first send.
+  core.OnMessage(GrantFor(a, 1, 4, kT0), kCoordinator, kT0 + 1300s);
+  auto granted = Find(Drain(core), Outcome::kGranted);
+  REQUIRE(granted);
+  CHECK(granted->valid_until == kT0 + Duration(3'599'640));
 }
 
 TEST_CASE("agent: adopts the epoch of a StaleEpoch and resends the refused message with it") {

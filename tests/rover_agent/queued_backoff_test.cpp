@@ -47,7 +47,7 @@ std::vector<DtnTime> WaitQueued(AgentCore& core, const co::Acquire& a, DtnTime u
     CHECK(acquires[0].h.request_id == a.h.request_id);
     sends.push_back(*next);
     if (answer) {
-      core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, *next + reply_after);
+      core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, *next + reply_after, *next + reply_after);
       Drain(core);
     }
   }
@@ -63,7 +63,7 @@ TEST_CASE(
   CHECK(core.RenewOffset() == kDirectRenewOffset);
   core.Acquire(AcquireRequest{Pad(), 30min, kT0 + 1h}, kT0);
   const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
-  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0);
+  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0, kT0);
   REQUIRE(Find(Drain(core), Outcome::kQueued));
   const std::vector<DtnTime> sends = WaitQueued(core, a, kT0 + 2h);
   // Retransmission k at (2^k - 1) x 3,001 ms: the tenth at 1,023 x 3,001 = 3,070,023 ms; the
@@ -83,7 +83,7 @@ TEST_CASE("queued back-off: the interval stops growing at the policy's maximum (
   AgentCore core(DirectConfig(), {}, kT0);
   core.Acquire(AcquireRequest{Pad(), 30min, kT0 + 24h}, kT0);
   const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
-  core.OnMessage(QueuedFor(a, 1, 3), kCoordinator, kT0);
+  core.OnMessage(QueuedFor(a, 1, 3), kCoordinator, kT0, kT0);
   Drain(core);
   const std::vector<DtnTime> sends = WaitQueued(core, a, kT0 + 48h);
   // Intervals T, 2T, ..., 1,024T (1,024 x 3,001 = 3,073,024 <= 5,394,783), then the maximum
@@ -101,7 +101,7 @@ TEST_CASE(
   core.Acquire(AcquireRequest{Pad(), 30min, kT0 + 24h}, kT0);
   const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
   // Queued replies take 500 ms.
-  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0 + 500ms);
+  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0 + 500ms, kT0 + 500ms);
   Drain(core);
   const std::vector<DtnTime> sends = WaitQueued(core, a, kT0 + 1h, true, 500ms);
   REQUIRE(sends.size() == 10);
@@ -130,7 +130,7 @@ TEST_CASE("queued back-off: with the later Queued replies lost, a grant counts f
   AgentCore core(DirectConfig(), {}, kT0);
   core.Acquire(AcquireRequest{Pad(), 30min, kT0 + 24h}, kT0);
   const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
-  core.OnMessage(QueuedFor(a, 1, 2), kCoordinator, kT0 + 1500ms);  // proof: kT0 + 499 ms
+  core.OnMessage(QueuedFor(a, 1, 2), kCoordinator, kT0 + 1500ms, kT0 + 1500ms);  // proof: kT0 + 499 ms
   Drain(core);
   // Six retransmissions, none answered (lost); the grant answers one of them (whichever: the
   // coordinator does not say) and arrives after the sixth.
@@ -148,7 +148,7 @@ TEST_CASE("queued back-off: a newer epoch learned from any message resends the q
   AgentCore core(DirectConfig(), {}, kT0);
   core.Acquire(AcquireRequest{Pad(), 30min, kT0 + 24h}, kT0);
   const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
-  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0);
+  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0, kT0);
   Drain(core);
   REQUIRE(WaitQueued(core, a, kT0 + 10min).size() == 7);  // 127T = 381,127 ms; next at 255T
   CHECK(core.NextDeadline() == kT0 + 255 * kDirectRequestTimeout);
@@ -167,7 +167,7 @@ TEST_CASE("queued back-off: a newer epoch learned from any message resends the q
   // Unqueued until the coordinator answers in epoch 2: an unanswered copy is retried after T ...
   CHECK(core.NextDeadline() == heard + kDirectRequestTimeout);
   // ... and its Queued in epoch 2 starts the back-off afresh from T.
-  core.OnMessage(QueuedFor(a, 2, 1), kCoordinator, heard + 1s);
+  core.OnMessage(QueuedFor(a, 2, 1), kCoordinator, heard + 1s, heard + 1s);
   Drain(core);
   CHECK(core.NextDeadline() == heard + kDirectRequestTimeout);
   core.Tick(heard + kDirectRequestTimeout);
@@ -179,7 +179,7 @@ TEST_CASE("queued back-off: a StaleEpoch restarts the back-off after the resend"
   AgentCore core(DirectConfig(), {}, kT0);
   core.Acquire(AcquireRequest{Pad(), 30min, kT0 + 24h}, kT0);
   const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
-  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0);
+  core.OnMessage(QueuedFor(a, 1, 1), kCoordinator, kT0, kT0);
   Drain(core);
   const std::vector<DtnTime> sends = WaitQueued(core, a, kT0 + 10min, false);
   REQUIRE(sends.size() == 7);
@@ -236,7 +236,7 @@ class BackToBack {
       }
       coordinator::Output out = coord_->TakeOutput();
       for (const coordinator::Outbound& o : out.to_send) {
-        agents_.at(o.to).OnMessage(o.message, kCoordinator, now);
+        agents_.at(o.to).OnMessage(o.message, kCoordinator, now, now);
         any = true;
       }
       if (!any) return;

@@ -173,8 +173,13 @@ class AgentCore {
   void Release(const ResourceName& resource, clock::DtnTime now);
   AgentStatus Status(clock::DtnTime now) const;
 
-  // A message from the network; `source` is the bundle's source node.
-  void OnMessage(const Message& message, NodeNumber source, clock::DtnTime now);
+  // A message from the network; `source` is the bundle's source node, `sent_at` its creation time
+  // on the sender's clock (nullopt when the bundle carries none). A Queued reply counts as proof
+  // that a later grant starts after it was sent only with `sent_at`: a bundle may be held far
+  // longer than a one-way trip (a relay's outage, our own restart before it was confirmed), so the
+  // proof is bounded by the creation time as well (see OnQueued).
+  void OnMessage(const Message& message, NodeNumber source, clock::DtnTime now,
+                 std::optional<clock::DtnTime> sent_at = std::nullopt);
   // Acts on every deadline at or before `now`. Call it at NextDeadline() (or later).
   void Tick(clock::DtnTime now);
   // The earliest time Tick() has something to do; nullopt when nothing is pending.
@@ -228,7 +233,7 @@ class AgentCore {
   clock::DtnTime ReleaseGiveUp(const LeaseRecord& lease) const;
 
   void OnGrant(const coordinator::Grant& m, clock::DtnTime now);
-  void OnQueued(const coordinator::Queued& m, clock::DtnTime now);
+  void OnQueued(const coordinator::Queued& m, clock::DtnTime now, std::optional<clock::DtnTime> sent_at);
   void OnDeny(const coordinator::Deny& m, clock::DtnTime now);
   void OnRenewed(const coordinator::Renewed& m, clock::DtnTime now);
   void OnReleased(const coordinator::Released& m);
