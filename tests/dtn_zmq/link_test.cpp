@@ -220,6 +220,37 @@ TEST_CASE("link set: heartbeats bring the link up, bundles are acked over the sa
   for (std::size_t i = 0; i < many.size(); ++i) CHECK(acked[i] == many[i].id);
 }
 
+TEST_CASE("link set: acks frames larger than a small bundle limit still arrive") {
+  // Nodes run with a small --max-bundle-bytes: the dealer that receives acks must still take an
+  // acks frame cut at kMaxAcksFrameBytes (ZeroMQ drops the connection on an oversized message).
+  zmq::context_t ctx;
+  const int base = FreePortBase();
+  LinkSetConfig ca = Config(1, base, {{2, base + 1}});
+  LinkSetConfig cb = Config(2, base + 1, {{1, base}});
+  ca.max_frame_bytes = cb.max_frame_bytes = 4096;
+  auto a = LinkSet::Create(ctx, ca);
+  auto b = LinkSet::Create(ctx, cb);
+  REQUIRE(a);
+  REQUIRE(b);
+  std::vector<LinkEvent> ea, eb;
+  REQUIRE(PumpUntil(**a, **b, ea, eb, [&] { return (*a)->IsUp(2) && (*b)->IsUp(1); }));
+  // 3,000 acks of 27 bytes: two frames, the first about 64 KiB, 16 times the bundle limit.
+  std::vector<AckFrame> many;
+  for (std::uint64_t i = 0; i < 3000; ++i) many.push_back(AckOf(dtn::Eid::Ipn(1, 1), 2000, i));
+  REQUIRE((*b)->SendAcks(1, clock::DtnTime::FromMillis(79), many) == SendResult::kSent);
+  std::size_t acked = 0;
+  REQUIRE(PumpUntil(**a, **b, ea, eb, [&] {
+    for (auto& e : ea) {
+      if (e.kind != LinkEvent::Kind::kAcks) continue;
+      acked += e.acks.size();
+      e.kind = LinkEvent::Kind::kUp;  // counted
+    }
+    return acked >= many.size();
+  }));
+  CHECK(acked == many.size());
+  CHECK((*a)->IsUp(2));
+}
+
 TEST_CASE("link set: a dead neighbour is reported down, and sends back-pressure instead of queueing") {
   zmq::context_t ctx;
   const int base = FreePortBase();

@@ -54,7 +54,11 @@ void LinkSet::Connect(Peer& peer) {
   d.set(::zmq::sockopt::linger, 0);
   d.set(::zmq::sockopt::immediate, 1);
   d.set(::zmq::sockopt::routing_id, RoutingId(config_.self));
-  d.set(::zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(config_.max_frame_bytes));
+  // The dealer receives acks frames and pongs only. An acks frame is cut at about kMaxAcksFrameBytes
+  // (one entry may cross it) whatever the bundle size limit, so a node run with a small
+  // --max-bundle-bytes must still accept it: ZeroMQ drops the connection on an oversized message.
+  d.set(::zmq::sockopt::maxmsgsize,
+        static_cast<std::int64_t>(std::max(config_.max_frame_bytes, 2 * kMaxAcksFrameBytes)));
   d.set(::zmq::sockopt::sndhwm, config_.send_hwm);
   d.set(::zmq::sockopt::reconnect_ivl, 100);
   d.set(::zmq::sockopt::reconnect_ivl_max, 1000);
