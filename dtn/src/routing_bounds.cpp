@@ -109,7 +109,9 @@ std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPla
   RouteWorkspace ws;
   Accumulator acc;
   std::size_t routes = 0;
-  for (auto [src, dst] : {std::pair{a, b}, std::pair{b, a}}) {
+  // Plain variables, not a structured binding: clang 14 (the fuzz build) cannot capture those.
+  for (const auto& path : {std::pair{a, b}, std::pair{b, a}}) {
+    const NodeNumber src = path.first, dst = path.second;
     auto ok = Sweep(src, dst, from, to, routes, acc,
                     [&](DtnTime t) { return ComputeStep(plan, src, dst, t, size_bytes, ws); });
     if (!ok) return std::unexpected(ok.error());
@@ -123,7 +125,8 @@ std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPla
   if (auto ok = CheckInterval(a, b, from, to); !ok) return std::unexpected(ok.error());
   Accumulator acc;
   std::size_t routes = 0;
-  for (auto [src, dst] : {std::pair{a, b}, std::pair{b, a}}) {
+  for (const auto& path : {std::pair{a, b}, std::pair{b, a}}) {
+    const NodeNumber src = path.first, dst = path.second;
     using Key = PathBoundsCache::Key;
     // Steps of this path departing before `from` are behind every later query.
     const auto first = cache.steps_.lower_bound(Key{src, dst, size_bytes, std::numeric_limits<std::int64_t>::min()});
