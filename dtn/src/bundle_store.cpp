@@ -148,20 +148,26 @@ class BundleIndex {
     by_key.erase(it);
   }
 
-  void AddSeen(const BundleId& id, clock::DtnTime expires_at) {
-    auto [it, inserted] = seen.try_emplace(id, expires_at);
+  void AddSeen(const BundleId& id, clock::DtnTime expires_at, std::int64_t key) {
+    auto [it, inserted] = seen.try_emplace(id, Seen{expires_at, key});
     if (!inserted) {
-      seen_by_expiry.erase({it->second.millis(), id});
-      it->second = expires_at;
+      seen_by_expiry.erase({it->second.expires_at.millis(), id});
+      it->second = Seen{expires_at, key};
     }
     seen_by_expiry.emplace(expires_at.millis(), id);
+    if (key > 0 && static_cast<std::uint64_t>(key) >= next_seq)
+      next_seq = static_cast<std::uint64_t>(key) + 1;
   }
 
   Map by_key;
   std::map<Eid, std::map<QueueKey, const Entry*>> queues;           // kForward not in flight, by destination node
   std::map<Eid, std::map<std::uint64_t, const Entry*>> deliveries;  // kDeliver, by endpoint
   std::map<ExpiryKey, const Entry*> by_expiry;
-  std::unordered_map<BundleId, clock::DtnTime, BundleIdHash> seen;
+  struct Seen {
+    clock::DtnTime expires_at;
+    std::int64_t key = 0;  // for StageForgetSeen
+  };
+  std::unordered_map<BundleId, Seen, BundleIdHash> seen;
   std::set<std::pair<std::int64_t, BundleId>> seen_by_expiry;
   std::map<std::string, std::uint64_t, std::less<>> counters;
   std::uint64_t bytes = 0;
@@ -192,7 +198,7 @@ storage::Result<PutStatus> BundleStore::Put(StoredBundleInfo& info, std::span<co
   info.delivered_once = info.delivered_once && info.disposition == BundleDisposition::kDeliver;
   if (auto st = StagePut(info, bytes); !st) return Failed(st.error());
   ++staged_;
-  index_->AddSeen(info.id, info.expires_at);
+  index_->AddSeen(info.id, info.expires_at, static_cast<std::int64_t>(info.store_seq));
   index_->Insert(info);
   return PutStatus::kStored;
 }
@@ -224,9 +230,10 @@ storage::Result<std::size_t> BundleStore::ForgetSeenBefore(clock::DtnTime t) {
       ++it;
       continue;
     }
-    if (auto st = StageForgetSeen(it->second.ToString()); !st) return Failed(st.error());
+    auto seen = index_->seen.find(it->second);
+    if (auto st = StageForgetSeen(it->second, seen->second.key); !st) return Failed(st.error());
     ++staged_;
-    index_->seen.erase(it->second);
+    index_->seen.erase(seen);
     it = by_expiry.erase(it);
     ++forgotten;
   }
@@ -332,11 +339,14 @@ StoreUsage BundleStore::usage() const {
 }
 
 void BundleStore::RestoreBundle(const StoredBundleInfo& info) {
-  if (!index_->seen.contains(info.id)) index_->AddSeen(info.id, info.expires_at);
+  if (!index_->seen.contains(info.id))
+    index_->AddSeen(info.id, info.expires_at, static_cast<std::int64_t>(info.store_seq));
   index_->Insert(info);
 }
 
-void BundleStore::RestoreSeen(const BundleId& id, clock::DtnTime expires_at) { index_->AddSeen(id, expires_at); }
+void BundleStore::RestoreSeen(const BundleId& id, clock::DtnTime expires_at, std::int64_t seen_key) {
+  index_->AddSeen(id, expires_at, seen_key);
+}
 
 void BundleStore::RestoreCounter(std::string_view name, std::uint64_t value) {
   index_->counters[std::string(name)] = value;
@@ -360,7 +370,7 @@ storage::Status MemoryBundleStore::StageRemove(const StoredBundleInfo& info) {
   return {};
 }
 storage::Status MemoryBundleStore::StageDelivered(const StoredBundleInfo&) { return {}; }
-storage::Status MemoryBundleStore::StageForgetSeen(const std::string&) { return {}; }
+storage::Status MemoryBundleStore::StageForgetSeen(const BundleId&, std::int64_t) { return {}; }
 storage::Status MemoryBundleStore::StageCounter(std::string_view, std::uint64_t) { return {}; }
 storage::Result<std::vector<std::uint8_t>> MemoryBundleStore::LoadBytes(const StoredBundleInfo& info) const {
   auto it = bytes_->by_seq.find(info.store_seq);

@@ -2,7 +2,8 @@
 // the indexed queries in priority-then-age and expiry order, seen IDs until expiry, quota refusal
 // without eviction; and the SQLite one restores all of it from its file and makes exactly the
 // committed writes durable. Method: one shared test body per behaviour, instantiated for each
-// implementation (TEST_CASE_TEMPLATE), with real SQLite files in a mkdtemp directory.
+// implementation (TEST_CASE_TEMPLATE: in memory, SQLite, and SQLite with every bundle in segment
+// files), with real SQLite files in a mkdtemp directory. (segment_store_test.cpp: the segments.)
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -35,6 +36,20 @@ struct SqliteFixture {
   }
 };
 
+// Every bundle in a segment file (threshold 1 byte), segments rolling every few bundles.
+struct SegmentFixture {
+  test::TempDir dir;
+  std::unique_ptr<BundleStore> Open(StoreLimits limits = {}) {
+    SqliteBundleStoreOptions options;
+    options.limits = limits;
+    options.segment_threshold_bytes = 1;
+    options.segment_roll_bytes = 256;
+    auto store = SqliteBundleStore::Open(dir.File("bundles.db"), options);
+    REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error().message));
+    return std::move(*store);
+  }
+};
+
 std::vector<std::uint64_t> QueueSeqs(const BundleStore& store, const Eid& node) {
   std::vector<std::uint64_t> out;
   store.VisitQueue(node, [&](const StoredBundleInfo& info) {
@@ -47,7 +62,8 @@ std::vector<std::uint64_t> QueueSeqs(const BundleStore& store, const Eid& node) 
 const Eid kDest3 = Eid::Ipn(3, 1);
 const Eid kDest4 = Eid::Ipn(4, 7);
 
-TEST_CASE_TEMPLATE("bundle store: put, read and remove; the ID stays seen", F, MemoryFixture, SqliteFixture) {
+TEST_CASE_TEMPLATE("bundle store: put, read and remove; the ID stays seen", F, MemoryFixture, SqliteFixture,
+                   SegmentFixture) {
   F f;
   auto store = f.Open();
   TestBundle b = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 60'000);
@@ -76,8 +92,8 @@ TEST_CASE_TEMPLATE("bundle store: put, read and remove; the ID stays seen", F, M
   CHECK(store->Commit().value() == 1);
 }
 
-TEST_CASE_TEMPLATE("bundle store: queues are in priority then age order, per destination node", F, MemoryFixture,
-                   SqliteFixture) {
+TEST_CASE_TEMPLATE("bundle store: queues are in priority then age order, per destination node", F,
+                   MemoryFixture, SqliteFixture, SegmentFixture) {
   F f;
   auto store = f.Open();
   // Sequence numbers name the bundles; stored in this order.
@@ -115,7 +131,7 @@ TEST_CASE_TEMPLATE("bundle store: queues are in priority then age order, per des
 }
 
 TEST_CASE_TEMPLATE("bundle store: expiry queries and seen IDs forgotten after expiry", F, MemoryFixture,
-                   SqliteFixture) {
+                   SqliteFixture, SegmentFixture) {
   F f;
   auto store = f.Open();
   TestBundle a = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 30'000);
@@ -143,7 +159,8 @@ TEST_CASE_TEMPLATE("bundle store: expiry queries and seen IDs forgotten after ex
   REQUIRE(store->Commit());
 }
 
-TEST_CASE_TEMPLATE("bundle store: quota refuses new bundles and never evicts", F, MemoryFixture, SqliteFixture) {
+TEST_CASE_TEMPLATE("bundle store: quota refuses new bundles and never evicts", F, MemoryFixture,
+                   SqliteFixture, SegmentFixture) {
   F f;
   TestBundle a = MakeTestBundle(1, 1000, 1, kDest3, Priority::kBulk, 60'000);
   TestBundle b = MakeTestBundle(1, 1000, 2, kDest3, Priority::kBulk, 60'000);
@@ -170,7 +187,8 @@ TEST_CASE_TEMPLATE("bundle store: quota refuses new bundles and never evicts", F
   }
 }
 
-TEST_CASE_TEMPLATE("bundle store: counters and delivered marks", F, MemoryFixture, SqliteFixture) {
+TEST_CASE_TEMPLATE("bundle store: counters and delivered marks", F, MemoryFixture, SqliteFixture,
+                   SegmentFixture) {
   F f;
   auto store = f.Open();
   CHECK_FALSE(store->Counter("x").has_value());
@@ -185,8 +203,8 @@ TEST_CASE_TEMPLATE("bundle store: counters and delivered marks", F, MemoryFixtur
   CHECK(store->Commit().value() == 4);
 }
 
-TEST_CASE_TEMPLATE("bundle store: a bundle marked in flight leaves its queue until released", F, MemoryFixture,
-                   SqliteFixture) {
+TEST_CASE_TEMPLATE("bundle store: a bundle marked in flight leaves its queue until released", F,
+                   MemoryFixture, SqliteFixture, SegmentFixture) {
   F f;
   auto store = f.Open();
   TestBundle a = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 60'000);
@@ -235,7 +253,18 @@ TEST_CASE("bundle store: bundle ID text parses back to the same ID, fragments an
   }
 }
 
+// SQLite store options: bundles in their rows, or every bundle in a segment file.
+SqliteBundleStoreOptions StoreOptions(bool segments) {
+  SqliteBundleStoreOptions options;
+  options.segment_threshold_bytes = segments ? 1 : 0;
+  options.segment_roll_bytes = 256;
+  return options;
+}
+
 TEST_CASE("bundle store (SQLite): reopening restores bundles, order, seen IDs, counters and marks") {
+  bool segments = false;
+  SUBCASE("bundles in their rows") {}
+  SUBCASE("bundles in segment files") { segments = true; }
   test::TempDir dir;
   const std::string path = dir.File("bundles.db");
   TestBundle removed = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 90'000);
@@ -243,7 +272,7 @@ TEST_CASE("bundle store (SQLite): reopening restores bundles, order, seen IDs, c
   TestBundle expedited = MakeTestBundle(1, 1000, 3, kDest3, Priority::kExpedited, 80'000);
   TestBundle local = MakeTestBundle(1, 1000, 4, Eid::Ipn(2, 1), Priority::kNormal, 70'000, BundleDisposition::kDeliver);
   {
-    auto store = SqliteBundleStore::Open(path).value();
+    auto store = SqliteBundleStore::Open(path, StoreOptions(segments)).value();
     for (TestBundle* t : {&removed, &bulk, &expedited, &local}) {
       REQUIRE(store->Put(t->info, t->bytes).value() == PutStatus::kStored);
     }
@@ -253,7 +282,7 @@ TEST_CASE("bundle store (SQLite): reopening restores bundles, order, seen IDs, c
     CHECK(store->Commit().value() == 7);
     CHECK(store->commits() == 1);  // group commit: one transaction for all seven writes
   }
-  auto store = SqliteBundleStore::Open(path).value();
+  auto store = SqliteBundleStore::Open(path, StoreOptions(segments)).value();
   CHECK(store->usage().bundles == 3);
   CHECK(store->usage().bytes == bulk.bytes.size() + expedited.bytes.size() + local.bytes.size());
   CHECK(store->Seen(removed.info.id));
@@ -276,22 +305,56 @@ TEST_CASE("bundle store (SQLite): reopening restores bundles, order, seen IDs, c
 }
 
 TEST_CASE("bundle store (SQLite): only committed writes survive (group commit)") {
+  bool segments = false;
+  SUBCASE("bundles in their rows") {}
+  SUBCASE("bundles in segment files") { segments = true; }
   test::TempDir dir;
   const std::string path = dir.File("bundles.db");
   TestBundle a = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 90'000);
   TestBundle b = MakeTestBundle(1, 1000, 2, kDest3, Priority::kNormal, 90'000);
   {
-    auto store = SqliteBundleStore::Open(path).value();
+    auto store = SqliteBundleStore::Open(path, StoreOptions(segments)).value();
     REQUIRE(store->Put(a.info, a.bytes).value() == PutStatus::kStored);
     REQUIRE(store->Commit());
     REQUIRE(store->Put(b.info, b.bytes).value() == PutStatus::kStored);
     REQUIRE(store->Remove(a.info.id).value());
     // Destroyed with two writes staged: as if the process died before Commit.
   }
-  auto store = SqliteBundleStore::Open(path).value();
+  auto store = SqliteBundleStore::Open(path, StoreOptions(segments)).value();
   CHECK(store->Find(a.info.id) != nullptr);
   CHECK(store->Find(b.info.id) == nullptr);
   CHECK_FALSE(store->Seen(b.info.id));
+}
+
+TEST_CASE(
+    "bundle store (SQLite): store sequence numbers never repeat across restarts, even once the store is "
+    "empty") {
+  test::TempDir dir;
+  const std::string path = dir.File("bundles.db");
+  TestBundle a = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 90'000);
+  TestBundle b = MakeTestBundle(1, 1000, 2, kDest3, Priority::kNormal, 90'000);
+  TestBundle c = MakeTestBundle(1, 1000, 3, kDest3, Priority::kNormal, 90'000);
+  {
+    auto store = SqliteBundleStore::Open(path).value();
+    REQUIRE(store->Put(a.info, a.bytes).value() == PutStatus::kStored);
+    REQUIRE(store->Put(b.info, b.bytes).value() == PutStatus::kStored);
+    REQUIRE(store->Remove(a.info.id).value());
+    REQUIRE(store->Remove(b.info.id).value());
+    REQUIRE(store->Commit());
+  }
+  auto store = SqliteBundleStore::Open(path).value();
+  CHECK(store->usage().bundles == 0);
+  CHECK(store->usage().seen_ids == 2);
+  REQUIRE(store->Put(c.info, c.bytes).value() == PutStatus::kStored);
+  CHECK(c.info.store_seq == 3);  // above the seen IDs' keys (1 and 2), which stay remembered
+  REQUIRE(store->Commit());
+  CHECK(store->ForgetSeenBefore(clock::DtnTime::FromMillis(100'000)).value() == 2);
+  REQUIRE(store->Commit());
+  store.reset();
+  store = SqliteBundleStore::Open(path).value();
+  CHECK_FALSE(store->Seen(a.info.id));
+  CHECK_FALSE(store->Seen(b.info.id));
+  CHECK(store->Seen(c.info.id));
 }
 
 TEST_CASE("bundle store (SQLite): a file of another kind is refused and left alone") {

@@ -167,14 +167,17 @@ class BundleStore {
   virtual storage::Status StagePut(const StoredBundleInfo& info, std::span<const std::uint8_t> bytes) = 0;
   virtual storage::Status StageRemove(const StoredBundleInfo& info) = 0;
   virtual storage::Status StageDelivered(const StoredBundleInfo& info) = 0;
-  virtual storage::Status StageForgetSeen(const std::string& key) = 0;
+  // `seen_key` is the key the ID was remembered under (RestoreSeen, or the store_seq Put gave it).
+  virtual storage::Status StageForgetSeen(const BundleId& id, std::int64_t seen_key) = 0;
   virtual storage::Status StageCounter(std::string_view name, std::uint64_t value) = 0;
   virtual storage::Result<std::vector<std::uint8_t>> LoadBytes(const StoredBundleInfo& info) const = 0;
   virtual storage::Status DoCommit() = 0;
 
   // For an implementation restoring its state at open (not staged: already durable).
   void RestoreBundle(const StoredBundleInfo& info);
-  void RestoreSeen(const BundleId& id, clock::DtnTime expires_at);
+  // `seen_key`: the key StageForgetSeen will be given for it. Store sequence numbers assigned
+  // from now on are above every positive seen_key (keys of new IDs are their store_seq).
+  void RestoreSeen(const BundleId& id, clock::DtnTime expires_at, std::int64_t seen_key);
   void RestoreCounter(std::string_view name, std::uint64_t value);
 
  private:
@@ -196,7 +199,7 @@ class MemoryBundleStore final : public BundleStore {
   storage::Status StagePut(const StoredBundleInfo& info, std::span<const std::uint8_t> bytes) override;
   storage::Status StageRemove(const StoredBundleInfo& info) override;
   storage::Status StageDelivered(const StoredBundleInfo& info) override;
-  storage::Status StageForgetSeen(const std::string& key) override;
+  storage::Status StageForgetSeen(const BundleId& id, std::int64_t seen_key) override;
   storage::Status StageCounter(std::string_view name, std::uint64_t value) override;
   storage::Result<std::vector<std::uint8_t>> LoadBytes(const StoredBundleInfo& info) const override;
   storage::Status DoCommit() override;
