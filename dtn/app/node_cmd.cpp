@@ -8,10 +8,11 @@
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <unordered_set>
 #include <zmq.hpp>
 
 #include "command.h"
+#include "dtn/bundle_store.h"
 #include "dtn/zmq/app_protocol.h"
 #include "dtn/zmq/daemon_cli.h"
 #include "dtn/zmq/node_daemon.h"
@@ -44,7 +45,8 @@ int RunNode(int argc, char** argv) {
   return (*daemon)->Run();
 }
 
-// A DEALER connected to a node daemon's application interface.
+// A DEALER connected to a node daemon's application interface (dtn/zmq/app_protocol.h). The
+// per-ADU messages (send, stored, deliver, confirm) use binary headers; the rest are JSON.
 class AppClient {
  public:
   explicit AppClient(const std::string& endpoint) : socket_(context_, ::zmq::socket_type::dealer) {
@@ -55,41 +57,60 @@ class AppClient {
   }
   // How long the last messages may take to leave at exit (0: dropped at once).
   void SetLinger(std::chrono::milliseconds linger) { socket_.set(::zmq::sockopt::linger, static_cast<int>(linger.count())); }
-  void Send(std::string_view verb, const json& header, std::span<const std::uint8_t> payload = {}) {
-    const std::string h = header.dump(-1, ' ', false, kReplace);
+  void SendJson(std::string_view verb, const json& header) { Send(verb, header.dump(-1, ' ', false, kReplace)); }
+  void Send(std::string_view verb, std::string_view header) {
     socket_.send(::zmq::buffer(verb), ::zmq::send_flags::sndmore);
-    socket_.send(::zmq::buffer(h), payload.empty() ? ::zmq::send_flags::none : ::zmq::send_flags::sndmore);
-    if (!payload.empty()) socket_.send(::zmq::buffer(payload.data(), payload.size()), ::zmq::send_flags::none);
+    socket_.send(::zmq::buffer(header), ::zmq::send_flags::none);
+  }
+  // The payload message is handed to ZeroMQ as it is (built in place by the caller: no copy).
+  void Send(std::string_view verb, std::string_view header, ::zmq::message_t& payload) {
+    socket_.send(::zmq::buffer(verb), ::zmq::send_flags::sndmore);
+    socket_.send(::zmq::buffer(header), ::zmq::send_flags::sndmore);
+    socket_.send(payload, ::zmq::send_flags::none);
   }
   struct Reply {
-    std::string verb;
-    json header;
-    ::zmq::message_t payload_message;  // empty when the reply has no payload
-    std::span<const std::uint8_t> payload() const {
-      return {static_cast<const std::uint8_t*>(payload_message.data()), payload_message.size()};
+    ::zmq::message_t verb, header, payload;  // payload: empty when the reply has none
+    std::size_t parts = 0;
+    std::string_view verb_text() const { return verb.to_string_view(); }
+    std::string_view header_text() const { return header.to_string_view(); }
+    std::span<const std::uint8_t> payload_bytes() const {
+      return {static_cast<const std::uint8_t*>(payload.data()), payload.size()};
     }
   };
-  // Waits up to `timeout` for one reply.
-  std::optional<Reply> Receive(std::chrono::milliseconds timeout) {
-    std::vector<::zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-    if (::zmq::poll(items, timeout) == 0) return std::nullopt;
-    std::vector<::zmq::message_t> parts;
-    bool more = true;
-    while (more) {
-      ::zmq::message_t part;
-      if (!socket_.recv(part, ::zmq::recv_flags::none)) break;
-      more = part.more();
-      parts.push_back(std::move(part));
+  // Reads one reply into `r`: at once if one is queued (no poll: a busy client drains its socket
+  // without a system call per reply), else waiting up to `timeout`. False if none came.
+  bool Receive(Reply& r, std::chrono::milliseconds timeout) {
+    if (!ReadParts(r, ::zmq::recv_flags::dontwait)) {
+      if (timeout.count() <= 0) return false;
+      std::vector<::zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+      if (::zmq::poll(items, timeout) == 0) return false;
+      if (!ReadParts(r, ::zmq::recv_flags::dontwait)) return false;
     }
-    Reply r;
-    if (parts.size() < 2) return r;
-    r.verb = parts[0].to_string();
-    r.header = json::parse(parts[1].to_string_view(), nullptr, false);
-    if (parts.size() >= 3) r.payload_message = std::move(parts[2]);
-    return r;
+    return true;
   }
 
  private:
+  bool ReadParts(Reply& r, ::zmq::recv_flags flags) {
+    if (!socket_.recv(r.verb, flags)) return false;
+    r.parts = 1;
+    r.header.rebuild(0);
+    r.payload.rebuild(0);
+    bool more = r.verb.more();
+    ::zmq::message_t* next[] = {&r.header, &r.payload};
+    for (auto* part : next) {
+      if (!more) break;
+      (void)socket_.recv(*part, ::zmq::recv_flags::none);  // the rest of a message is there already
+      more = part->more();
+      ++r.parts;
+    }
+    while (more) {  // more parts than the protocol has: drop them
+      ::zmq::message_t rest;
+      (void)socket_.recv(rest, ::zmq::recv_flags::none);
+      more = rest.more();
+    }
+    return true;
+  }
+
   ::zmq::context_t context_;
   ::zmq::socket_t socket_;
 };
@@ -125,38 +146,60 @@ int RunSend(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
   }
+  zmq::SendHeader header;
   if (auto eid = Eid::Parse(to); !eid) {
     std::fprintf(stderr, "ics-dtn send: --to: %s\n", eid.error().c_str());
     return 2;
+  } else {
+    header.to = std::move(*eid);
   }
-  // ADU i (generated, --count) or the one ADU read from stdin, built when it is sent: memory stays
-  // at one ADU however many are sent.
-  std::vector<std::uint8_t> adu;
+  if (!from.empty()) {
+    auto eid = Eid::Parse(from);
+    if (!eid || eid->is_none()) {
+      std::fprintf(stderr, "ics-dtn send: --from: %s\n", eid ? "dtn:none is not a source" : eid.error().c_str());
+      return 2;
+    }
+    header.from = std::move(*eid);
+  }
+  header.priority = ParsePriority(priority).value_or(Priority::kNormal);
+  header.lifetime_ms = static_cast<std::int64_t>(lifetime_s * 1000);
+  // ADU i (generated, --count) or the one ADU read from stdin, built in the message that carries
+  // it when it is sent: memory stays at the ADUs queued in ZeroMQ however many are sent.
+  std::vector<std::uint8_t> stdin_adu;
   std::uint64_t total = 1;
   const std::uint64_t run = static_cast<std::uint64_t>(::getpid()) << 32;  // unique across runs
   if (count > 0) {
     if (size < 8) size = 8;
     total = count;
-    adu.resize(size);
   } else {
-    adu.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    stdin_adu.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   auto make_adu = [&](std::uint64_t i) {
-    if (count == 0) return;
+    if (count == 0) return ::zmq::message_t(stdin_adu.data(), stdin_adu.size());
+    ::zmq::message_t m(size);
+    auto* adu = static_cast<std::uint8_t*>(m.data());
     for (int b = 0; b < 8; ++b) adu[b] = static_cast<std::uint8_t>(i >> (56 - 8 * b));
-    for (std::size_t b = 8; b < adu.size(); ++b) adu[b] = static_cast<std::uint8_t>((run >> 32) + i + b);
+    const auto base = static_cast<std::uint8_t>((run >> 32) + i);
+    for (std::size_t b = 8; b < size; ++b) adu[b] = static_cast<std::uint8_t>(base + b);
+    return m;
   };
   AppClient client(via);
-  const std::int64_t lifetime_ms = static_cast<std::int64_t>(lifetime_s * 1000);
   constexpr std::size_t kWindow = 1024;  // requests outstanding at once
   std::uint64_t next = 0, stored = 0;
+  std::string header_bytes;
+  AppClient::Reply reply;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   while (stored < total) {
     while (next < total && next - stored < kWindow) {
-      json h{{"to", to}, {"priority", priority}, {"lifetime_ms", lifetime_ms}, {"tag", next}};
-      if (!from.empty()) h["from"] = from;
-      make_adu(next);
-      client.Send("send", h, adu);
+      header.tag = next;
+      header_bytes.clear();
+      zmq::AppendSendHeader(header_bytes, header);
+      auto adu = make_adu(next);
+      if (adu.size() == 0) {  // an empty ADU: no payload part
+        client.Send("send", header_bytes);
+      } else {
+        client.Send("send", header_bytes, adu);
+      }
       ++next;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -165,18 +208,47 @@ int RunSend(int argc, char** argv) {
                    static_cast<unsigned long long>(total));
       return 1;
     }
-    auto reply = client.Receive(std::min(left, std::chrono::milliseconds(1000)));
-    if (!reply) continue;
-    if (reply->verb == "stored") {
-      ++stored;
-    } else {
-      std::fprintf(stderr, "ics-dtn send: %s: %s\n", reply->verb.c_str(),
-                   reply->header.dump(-1, ' ', false, kReplace).c_str());
-      return 1;
-    }
+    // Take every reply that is queued before sending more (one poll per batch, not per reply).
+    if (!client.Receive(reply, std::min(left, std::chrono::milliseconds(1000)))) continue;
+    do {
+      if (reply.verb_text() == "stored" && zmq::IsBinaryHeader(reply.header_text())) {
+        if (auto h = zmq::ParseStoredHeader(reply.header_text()); !h) {
+          std::fprintf(stderr, "ics-dtn send: bad reply from the daemon: %s\n", h.error().c_str());
+          return 1;
+        }
+        ++stored;
+      } else if (reply.verb_text() == "stored") {
+        ++stored;  // a daemon that answers in JSON
+      } else {
+        std::fprintf(stderr, "ics-dtn send: %.*s: %.*s\n", static_cast<int>(reply.verb_text().size()),
+                     reply.verb_text().data(), static_cast<int>(std::min<std::size_t>(reply.header_text().size(), 4096)),
+                     reply.header_text().data());
+        return 1;
+      }
+    } while (stored < total && client.Receive(reply, std::chrono::milliseconds(0)));
   }
   std::fprintf(stderr, "ics-dtn send: %llu ADUs stored\n", static_cast<unsigned long long>(stored));
   return 0;
+}
+
+// One delivery as recv reads it, from a binary or a JSON deliver header.
+struct Delivery {
+  BundleId id;
+  Priority priority = Priority::kNormal;
+};
+
+std::expected<Delivery, std::string> ReadDelivery(std::string_view header_text) {
+  if (zmq::IsBinaryHeader(header_text)) {
+    auto h = zmq::ParseDeliverHeader(header_text);
+    if (!h) return std::unexpected(h.error());
+    return Delivery{std::move(h->id), h->priority};
+  }
+  // A daemon that answers in JSON (one that ignores "binary" in register).
+  const json header = json::parse(header_text, nullptr, false);
+  if (!header.is_object()) return std::unexpected("deliver header is neither binary nor a JSON object");
+  auto id = zmq::ParseBundleId(header.value("id", std::string()));
+  if (!id) return std::unexpected(id.error());
+  return Delivery{std::move(*id), ParsePriority(header.value("priority", std::string())).value_or(Priority::kNormal)};
 }
 
 int RunRecv(int argc, char** argv) {
@@ -195,24 +267,37 @@ int RunRecv(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
   }
+  auto endpoint_eid = Eid::Parse(endpoint);
+  if (!endpoint_eid) {
+    std::fprintf(stderr, "ics-dtn recv: --endpoint: %s\n", endpoint_eid.error().c_str());
+    return 2;
+  }
   AppClient client(via);
-  client.Send("register", json{{"endpoint", endpoint}});
+  const json register_header{{"endpoint", endpoint}, {"binary", true}};
+  client.SendJson("register", register_header);
   const auto start = std::chrono::steady_clock::now();
   const auto limit = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
-  std::set<std::string> seen;  // a possible redelivery already printed is confirmed, not printed again
+  // A possible redelivery already printed is confirmed, not printed again.
+  std::unordered_set<BundleId, BundleIdHash> seen;
   std::uint64_t got = 0;
   bool registered = false;
   // Deliveries are confirmed cumulatively: everything that has arrived (and been printed) when
-  // the socket runs dry goes back in one confirm, bounded to fit the daemon's header limit.
-  std::vector<std::string> to_confirm;
-  std::size_t confirm_bytes = 0;
+  // the socket runs dry goes back in one binary confirm (at most kMaxConfirmIds IDs each).
+  std::vector<BundleId> to_confirm;
+  const std::size_t confirm_header_base = 2 + zmq::BinaryEidBytes(*endpoint_eid) + 2;
+  std::size_t confirm_bytes = confirm_header_base;  // the binary confirm's size so far
+  std::string confirm_header;
   auto flush_confirms = [&] {
     if (to_confirm.empty()) return;
     std::fflush(stdout);  // what is confirmed has been written out first
-    client.Send("confirm", json{{"endpoint", endpoint}, {"ids", to_confirm}});
+    confirm_header.clear();
+    zmq::AppendConfirmHeader(confirm_header, *endpoint_eid, to_confirm);
+    client.Send("confirm", confirm_header);
     to_confirm.clear();
-    confirm_bytes = 0;
+    confirm_bytes = confirm_header_base;
   };
+  AppClient::Reply reply;
+  fmt::memory_buffer line;
   while (count == 0 || got < count) {
     auto wait = std::chrono::milliseconds(1000);
     if (timeout_s > 0) {
@@ -221,45 +306,57 @@ int RunRecv(int argc, char** argv) {
       wait = std::min(wait, left);
     }
     const bool draining = !to_confirm.empty();
-    auto reply = client.Receive(draining ? std::chrono::milliseconds(0) : wait);
-    if (!reply) {
+    if (!client.Receive(reply, draining ? std::chrono::milliseconds(0) : wait)) {
       flush_confirms();
-      if (!registered && !draining) client.Send("register", json{{"endpoint", endpoint}});  // daemon not up yet
+      if (!registered && !draining) client.SendJson("register", register_header);  // daemon not up yet
       continue;
     }
-    if (reply->verb == "registered") {
+    const std::string_view verb = reply.verb_text();
+    if (verb == "registered") {
       registered = true;
       continue;
     }
-    if (reply->verb == "error") {
-      std::fprintf(stderr, "ics-dtn recv: %s\n", reply->header.dump(-1, ' ', false, kReplace).c_str());
+    if (verb == "error") {
+      std::fprintf(stderr, "ics-dtn recv: %.*s\n", static_cast<int>(std::min<std::size_t>(reply.header_text().size(), 4096)),
+                   reply.header_text().data());
       return 1;
     }
-    if (reply->verb != "deliver" || !reply->header.is_object()) continue;
-    const std::string id = reply->header.value("id", std::string());
-    if (seen.insert(id).second) {
+    if (verb != "deliver" || reply.parts < 2) continue;
+    auto delivery = ReadDelivery(reply.header_text());
+    if (!delivery) {
+      std::fprintf(stderr, "ics-dtn recv: bad deliver header from the daemon: %s\n", delivery.error().c_str());
+      return 1;
+    }
+    const auto payload = reply.payload_bytes();
+    if (seen.insert(delivery->id).second) {
       ++got;
+      const std::string id = delivery->id.ToString();
       if (as_json) {
-        json line{{"source", reply->header.value("source", std::string())},
-                  {"id", id},
-                  {"created_ms", reply->header.value("created_ms", std::int64_t{0})},
-                  {"created", clock::DtnTime::FromMillis(reply->header.value("created_ms", std::int64_t{0})).ToIso8601()},
-                  {"priority", reply->header.value("priority", std::string())},
-                  {"size", reply->payload().size()},
-                  {"payload_hex", Hex(reply->payload())}};
-        std::fputs((line.dump(-1, ' ', false, kReplace) + "\n").c_str(), stdout);
+        json out{{"source", delivery->id.source.ToString()},
+                 {"id", id},
+                 {"created_ms", delivery->id.created.time.millis()},
+                 {"created", delivery->id.created.time.ToIso8601()},
+                 {"priority", PriorityName(delivery->priority)},
+                 {"size", payload.size()},
+                 {"payload_hex", Hex(payload)}};
+        std::fputs((out.dump(-1, ' ', false, kReplace) + "\n").c_str(), stdout);
       } else {
-        const auto payload = reply->payload();
-        fmt::print("{} {} bytes: {}\n", id, payload.size(), std::string(payload.begin(), payload.end()));
+        line.clear();
+        fmt::format_to(std::back_inserter(line), "{} {} bytes: ", id, payload.size());
+        line.append(reinterpret_cast<const char*>(payload.data()), reinterpret_cast<const char*>(payload.data()) + payload.size());
+        line.push_back('\n');
+        std::fwrite(line.data(), 1, line.size(), stdout);
       }
     }
-    confirm_bytes += id.size() + 3;
-    to_confirm.push_back(id);
-    if (confirm_bytes > zmq::kMaxHeaderBytes / 2) flush_confirms();
+    // The confirm must stay within the daemon's header bound and ID count.
+    const std::size_t id_bytes = zmq::BinaryIdBytes(delivery->id);
+    if (to_confirm.size() >= zmq::kMaxConfirmIds || confirm_bytes + id_bytes > zmq::kMaxHeaderBytes) flush_confirms();
+    confirm_bytes += id_bytes;
+    to_confirm.push_back(std::move(delivery->id));
   }
   client.SetLinger(std::chrono::milliseconds(1000));  // the last confirm must reach the daemon
   flush_confirms();
-  client.Send("unregister", json{{"endpoint", endpoint}});
+  client.SendJson("unregister", json{{"endpoint", endpoint}});
   if (count > 0 && got < count) {
     std::fprintf(stderr, "ics-dtn recv: %llu of %llu ADUs arrived before the timeout\n",
                  static_cast<unsigned long long>(got), static_cast<unsigned long long>(count));

@@ -22,6 +22,8 @@
 #   cpu per bundle  after each throughput phase: CPU time (user + system, all threads) per bundle of
 #               each daemon and of send / recv. On a shared machine this is the steadier figure:
 #               with everything on 2 cores, bundles/s <= 2 CPU-s / (total CPU per bundle).
+#   context switches  per 1,000 bundles, of each daemon (all its threads: the loop and ZeroMQ's I/O
+#               thread), from /proc/PID/task/*/status, over the same phase.
 #
 # Measured 2026-11-29, release build, N1K=20000-40000, N64K=300-3000 (dtn/bench/README.md has the
 # profile and the history):
@@ -43,6 +45,12 @@
 #                       load 8.1-9.8: 1 KiB 9,600-17,600 bundles/s at 65.5-72 us CPU per bundle;
 #                       64 KiB 338-704 bundles/s (22-46 MB/s) at 1,290-1,470 us CPU; added latency
 #                       per hop median 310-354 us (3.6-3.8 ms while a fsync took ~4 ms).
+#   round 3 (binary app headers in send / recv, received frames not copied, per-turn buffers
+#                       reused); six interleaved A/B pairs against HEAD 87b2663 (this round's store
+#                       work in neither), load 4.4-13.6: 1 KiB 60.2-69.2 us CPU per bundle (before
+#                       65.8-76.0; 7.6 us less on average), send + recv 5.2-6.5 us (before 9.2-11.8);
+#                       64 KiB unchanged (1,070-1,270 us). With this round's store work too, load 4.8:
+#                       1 KiB 57.2 us per bundle, 16,060 bundles/s; 64 KiB 58.3 MB/s.
 # Targets (issue 4): >= 30,000 1 KiB bundles/s, >= 200 MB/s at 64 KiB, per-hop median < 1 ms.
 # Disk: this VM writes ~257 MB/s sequentially with fdatasync (dd bs=1M count=1024
 #   conv=fdatasync: 1 GiB in 4.17 s, 2026-11-29 09:07; 79.5 MB/s at 09:27 under parallel builds,
@@ -90,11 +98,14 @@ now() { date +%s.%N; }
 cpu_ticks() { # pid -> utime + stime in clock ticks
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
+ctx_switches() { # pid -> voluntary + involuntary context switches of all its threads (ZeroMQ's I/O thread too)
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
 TIME=/usr/bin/time; [ -x "$TIME" ] || TIME=
 throughput() { # size count endpoint
   local size=$1 n=$2 ep=$3
-  local c0=() c1=() i
-  for i in 0 1 2; do c0+=("$(cpu_ticks "${pids[$i]}")"); done
+  local c0=() c1=() x0=() x1=() i
+  for i in 0 1 2; do c0+=("$(cpu_ticks "${pids[$i]}")"); x0+=("$(ctx_switches "${pids[$i]}")"); done
   ${TIME:+$TIME -f "%U %S" -o "$d/recv-$size.cpu"} \
     "$T" recv --via "ipc://$d/a3" --endpoint "$ep" --count "$n" --timeout 600 >/dev/null 2>"$d/recv-$size.err" &
   local r=$!
@@ -104,7 +115,7 @@ throughput() { # size count endpoint
     "$T" send --via "ipc://$d/a1" --to "$ep" --count "$n" --size "$size" --timeout 600 2>"$d/send-$size.err"
   wait "$r" || { echo "recv failed: $(cat "$d/recv-$size.err")" >&2; exit 1; }
   local t1; t1=$(now)
-  for i in 0 1 2; do c1+=("$(cpu_ticks "${pids[$i]}")"); done
+  for i in 0 1 2; do c1+=("$(cpu_ticks "${pids[$i]}")"); x1+=("$(ctx_switches "${pids[$i]}")"); done
   awk -v n="$n" -v s="$size" -v t0="$t0" -v t1="$t1" 'BEGIN {
     dt = t1 - t0; printf "throughput %6d B x %6d: %8.3f s  %9.0f bundles/s  %8.1f MB/s\n", s, n, dt, n / dt, n * s / dt / 1e6 }'
   # CPU time (user + system) per bundle of each process over the phase: on a shared machine the
@@ -117,6 +128,9 @@ throughput() { # size count endpoint
     k = 1e6 / n; a = a / hz; b = b / hz; c = c / hz
     printf "  cpu per bundle: node1 %.1f us, node2 %.1f us, node3 %.1f us, send %.1f us, recv %.1f us; total %.1f us\n",
       a * k, b * k, c * k, sc * k, rc * k, (a + b + c + sc + rc) * k }'
+  awk -v n="$n" -v a="$((x1[0] - x0[0]))" -v b="$((x1[1] - x0[1]))" -v c="$((x1[2] - x0[2]))" 'BEGIN {
+    printf "  context switches per 1,000 bundles (daemon loop + ZeroMQ I/O thread): node1 %.0f, node2 %.0f, node3 %.0f\n",
+      a * 1000 / n, b * 1000 / n, c * 1000 / n }'
 }
 throughput 1024 "$N1K" ipn:3.10
 throughput 65536 "$N64K" ipn:3.11

@@ -71,9 +71,23 @@ void AppendBundleFrame(std::vector<std::uint8_t>& out, clock::DtnTime sent, std:
 
 namespace {
 
-void PutAckBody(std::vector<std::uint8_t>& out, const AckFrame& ack) {
+// The source EID's text of the previous entry: the entries of one acks frame mostly share it, and
+// formatting an EID is most of the cost of an entry.
+struct EidTextCache {
+  const Eid* eid = nullptr;
+  std::string text;
+  const std::string& Of(const Eid& e) {
+    if (eid == nullptr || !(*eid == e)) {
+      text = e.ToString();
+      eid = &e;
+    }
+    return text;
+  }
+};
+
+void PutAckBody(std::vector<std::uint8_t>& out, const AckFrame& ack, EidTextCache& cache) {
   out.push_back(static_cast<std::uint8_t>(ack.status));
-  const std::string eid = ack.id.source.ToString();
+  const std::string& eid = cache.Of(ack.id.source);
   const auto eid_len = static_cast<std::uint16_t>(std::min<std::size_t>(eid.size(), UINT16_MAX));
   out.push_back(static_cast<std::uint8_t>(eid_len >> 8));
   out.push_back(static_cast<std::uint8_t>(eid_len));
@@ -124,7 +138,8 @@ std::expected<void, std::string> ParseAckBody(Reader& r, AckFrame& ack, std::opt
 std::vector<std::uint8_t> MakeAckFrame(const AckFrame& ack) {
   std::vector<std::uint8_t> out;
   PutHeader(out, 2, ack.sent);
-  PutAckBody(out, ack);
+  EidTextCache cache;
+  PutAckBody(out, ack, cache);
   return out;
 }
 
@@ -135,7 +150,8 @@ std::vector<std::uint8_t> MakeAcksFrame(clock::DtnTime sent, std::span<const Ack
   const auto count = static_cast<std::uint16_t>(acks.size());
   out.push_back(static_cast<std::uint8_t>(count >> 8));
   out.push_back(static_cast<std::uint8_t>(count));
-  for (const AckFrame& ack : acks) PutAckBody(out, ack);
+  EidTextCache cache;
+  for (const AckFrame& ack : acks) PutAckBody(out, ack, cache);
   return out;
 }
 

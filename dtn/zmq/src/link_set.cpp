@@ -96,22 +96,20 @@ void LinkSet::Receive(clock::DtnTime mission_now, std::chrono::steady_clock::tim
       ++counters_.unknown_peer_frames;
       continue;
     }
-    HandleFrame(*peer, {static_cast<const std::uint8_t*>(body.data()), body.size()}, true, mission_now, wall_now,
-                events);
+    HandleFrame(*peer, body, true, mission_now, wall_now, events);
   }
   for (auto& [node, peer] : peers_) {
     for (int i = 0; i < kMaxFramesPerCall; ++i) {
       ::zmq::message_t body;
       if (!peer.dealer->recv(body, ::zmq::recv_flags::dontwait)) break;
-      HandleFrame(node, {static_cast<const std::uint8_t*>(body.data()), body.size()}, false, mission_now,
-                  wall_now, events);
+      HandleFrame(node, body, false, mission_now, wall_now, events);
     }
   }
 }
 
-void LinkSet::HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, bool from_router,
-                          clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
-                          std::vector<LinkEvent>& events) {
+void LinkSet::HandleFrame(NodeNumber peer, ::zmq::message_t& body, bool from_router, clock::DtnTime mission_now,
+                          std::chrono::steady_clock::time_point wall_now, std::vector<LinkEvent>& events) {
+  const std::span<const std::uint8_t> bytes(static_cast<const std::uint8_t*>(body.data()), body.size());
   ++counters_.frames_in;
   counters_.bytes_in += bytes.size();
   auto frame = ParseFrame(bytes);
@@ -131,10 +129,11 @@ void LinkSet::HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, 
       events.push_back(std::move(e));
       return;
     }
-    auto e = LinkEvent::Of(LinkEvent::Kind::kBundle, peer);
+    // The event keeps the message: the node reads the bundle where ZeroMQ received it.
+    auto& e = events.emplace_back(LinkEvent::Of(LinkEvent::Kind::kBundle, peer));
     e.sent = b->sent;
-    e.bundle.assign(b->bundle.begin(), b->bundle.end());
-    events.push_back(std::move(e));
+    e.bundle_offset = static_cast<std::size_t>(b->bundle.data() - bytes.data());
+    e.frame = std::move(body);
   } else if (auto* a = std::get_if<AckFrame>(&*frame)) {
     auto e = LinkEvent::Of(LinkEvent::Kind::kAck, peer);
     e.sent = a->sent;
@@ -216,12 +215,18 @@ SendResult LinkSet::SendAcks(NodeNumber to, clock::DtnTime sent, std::span<const
   if (!peers_.contains(to)) return SendResult::kUnknownNeighbour;
   SendResult result = SendResult::kSent;
   std::size_t begin = 0;
+  const Eid* last_source = nullptr;  // the entries mostly share a source: its text length once
+  std::size_t last_source_bytes = 0;
   while (begin < acks.size()) {
     std::size_t end = begin;
     std::size_t bytes = kFrameHeaderBytes + 2;
     while (end < acks.size() && end - begin < kMaxAcksPerFrame) {
       const BundleId& id = acks[end].id;
-      const std::size_t entry = kMinAckBodyBytes + id.source.ToString().size() + (id.fragment_offset ? 16 : 0);
+      if (last_source == nullptr || !(*last_source == id.source)) {
+        last_source = &id.source;
+        last_source_bytes = id.source.ToString().size();
+      }
+      const std::size_t entry = kMinAckBodyBytes + last_source_bytes + (id.fragment_offset ? 16 : 0);
       if (end > begin && bytes + entry > kMaxAcksFrameBytes) break;
       bytes += entry;
       ++end;

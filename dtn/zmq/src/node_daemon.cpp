@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -52,6 +53,7 @@ std::span<const std::uint8_t> View(const ::zmq::message_t& m) {
 
 struct NodeDaemon::Endpoint {
   std::string client;            // the app client that registered it last (empty: none)
+  bool binary = false;           // that client asked for binary deliver headers
   std::deque<Deliver> waiting;   // not yet handed to a client
   std::map<BundleId, Deliver> unconfirmed;  // handed to a client, not yet confirmed
 };
@@ -192,10 +194,20 @@ int NodeDaemon::Run() {
       return 1;
     }
   }
+  if (commit_failed_) {
+    // A turn's commit failed (Turn logged why): its output was never performed and its writes
+    // were rolled back. The final commit below would find nothing staged and succeed, so without
+    // this the process would exit 0 and a supervisor would not see that the store is failing.
+    std::fprintf(stderr, "%s: exiting with status 1 after a failed store commit\n", options_.name.c_str());
+    std::fflush(stderr);
+    return 1;
+  }
   // SIGTERM: everything accepted is committed (each turn commits before it acts); what is in
   // flight stays stored and is retransmitted after a restart.
   if (auto committed = store_->Commit(); !committed) {
-    std::fprintf(stderr, "%s: final commit failed: %s\n", options_.name.c_str(), committed.error().message.c_str());
+    std::fprintf(stderr, "%s: final commit failed, exiting with status 1: %s\n", options_.name.c_str(),
+                 committed.error().message.c_str());
+    std::fflush(stderr);
     return 1;
   }
   if (options_.log_events) {
@@ -224,7 +236,8 @@ std::optional<clock::DtnTime> NodeDaemon::NextWake(clock::DtnTime now) const {
 
 void NodeDaemon::Turn() {
   clock::DtnTime now = Now();
-  std::vector<::zmq::pollitem_t> items;
+  std::vector<::zmq::pollitem_t>& items = poll_items_;  // reused: no allocation per turn
+  items.clear();
   items.push_back({nullptr, signal_fd_, ZMQ_POLLIN, 0});
   const std::size_t link_begin = items.size();
   links_->AppendPollItems(items);
@@ -252,12 +265,14 @@ void NodeDaemon::Turn() {
 
   now = Now();
   const auto wall = std::chrono::steady_clock::now();
-  std::vector<LinkEvent> events;
+  std::vector<LinkEvent>& events = link_events_;  // reused: its capacity stays
+  events.clear();
   bool link_readable = false;
   for (std::size_t i = link_begin; i < app_index; ++i) link_readable |= (items[i].revents & ZMQ_POLLIN) != 0;
   if (link_readable) links_->Receive(now, wall, events);
   links_->Heartbeat(now, wall, events);
   for (auto& e : events) HandleLinkEvent(std::move(e), now);
+  events.clear();  // releases the received messages now, not at the next turn
   while (!held_.empty() && held_.begin()->first.first <= now.millis()) {
     ApplyLinkEvent(held_.begin()->second, now);
     held_.erase(held_.begin());
@@ -280,10 +295,19 @@ void NodeDaemon::Turn() {
   if (auto committed = store_->Commit(); !committed) {
     // Nothing of this turn's output may be performed: it depends on writes that are not durable.
     std::fprintf(stderr, "%s: store commit failed: %s\n", options_.name.c_str(), committed.error().message.c_str());
+    commit_failed_ = true;
     stop_ = true;
     return;
   }
-  for (auto& [client, header] : stored_replies_) ReplyApp(client, "stored", header);
+  for (const StoredReply& r : stored_replies_) {
+    if (r.binary) {
+      reply_scratch_.clear();
+      AppendStoredHeader(reply_scratch_, r.tag, r.id);
+      ReplyApp(r.client, "stored", reply_scratch_);
+    } else {
+      ReplyApp(r.client, "stored", r.json_header);
+    }
+  }
   stored_replies_.clear();
   Perform(std::move(output), now);
 }
@@ -321,7 +345,7 @@ void NodeDaemon::HandleLinkEvent(LinkEvent event, clock::DtnTime now) {
 void NodeDaemon::ApplyLinkEvent(const LinkEvent& event, clock::DtnTime now) {
   switch (event.kind) {
     case LinkEvent::Kind::kBundle:
-      node_->OnBundleReceived(event.peer, event.bundle, now);
+      node_->OnBundleReceived(event.peer, event.bundle(), now);
       break;
     case LinkEvent::Kind::kAck:
       if (event.ack.status != AckStatus::kRefused) node_->OnAcknowledged(event.peer, event.ack.id, now);
@@ -369,43 +393,109 @@ void NodeDaemon::UpdateContacts(clock::DtnTime now) {
 }
 
 void NodeDaemon::HandleApp() {
-  for (int i = 0; i < 4096; ++i) {
-    ::zmq::message_t identity;
+  // Everything ready now, bounded per turn so that one chatty client cannot starve the links (the
+  // rest waits in ZeroMQ's queue for the next turn). The parts live in a fixed array: no
+  // allocation per message beyond ZeroMQ's own.
+  constexpr int kMaxMessagesPerTurn = 4096;
+  constexpr std::size_t kMaxParts = 3;  // verb, header, payload
+  std::array<::zmq::message_t, kMaxParts> parts;
+  ::zmq::message_t identity;
+  for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
     if (!app_->recv(identity, ::zmq::recv_flags::dontwait)) return;
-    std::vector<::zmq::message_t> parts;
+    std::size_t count = 0;
     bool more = identity.more();
-    while (more && parts.size() < 4) {
-      ::zmq::message_t part;
-      if (!app_->recv(part, ::zmq::recv_flags::dontwait)) break;
-      more = part.more();
-      parts.push_back(std::move(part));
+    while (more && count < kMaxParts) {
+      if (!app_->recv(parts[count], ::zmq::recv_flags::dontwait)) break;
+      more = parts[count].more();
+      ++count;
     }
+    bool too_long = false;
     while (more) {  // drain an over-long message
       ::zmq::message_t rest;
       if (!app_->recv(rest, ::zmq::recv_flags::dontwait)) break;
       more = rest.more();
-      parts.clear();
+      too_long = true;
     }
     const std::string client = identity.to_string();
-    if (parts.size() < 2 || parts[1].size() > kMaxHeaderBytes) {
-      ++app_errors_;
-      ReplyApp(client, "error", json{{"error", "malformed request: want [verb][json header][payload]"}}.dump(-1, ' ', false, kReplace));
+    if (count < 2 || too_long || parts[1].size() > kMaxHeaderBytes) {
+      AppReject(client, "error", "", "malformed request: want [verb][header][payload]");
       continue;
     }
     std::span<const std::uint8_t> payload;
-    if (parts.size() >= 3) payload = View(parts[2]);
+    if (count == 3) payload = View(parts[2]);
     HandleAppMessage(client, parts[0].to_string_view(), parts[1].to_string_view(), payload);
   }
 }
 
+void NodeDaemon::AppReject(const std::string& client, std::string_view reply, std::string_view verb,
+                           const std::string& why, std::string_view tag_json) {
+  ++app_errors_;
+  std::string header = json{{"error", why}}.dump(-1, ' ', false, kReplace);
+  if (!tag_json.empty()) {  // {"error":...,"tag":...}: the keys in the order a json dump writes them
+    header.pop_back();
+    header += ",\"tag\":";
+    header += tag_json;
+    header += '}';
+  }
+  ReplyApp(client, reply, header);
+  if (options_.log_events) {
+    fmt::print("{}\n", json{{"ts", Now().ToIso8601()}, {"node", options_.node}, {"event", "app-error"},
+                            {"verb", std::string(verb.substr(0, 32))}, {"reason", why}}
+                           .dump(-1, ' ', false, kReplace));
+  }
+}
+
+void NodeDaemon::HandleBinaryAppMessage(const std::string& client, std::string_view verb, std::string_view header,
+                                        std::span<const std::uint8_t> payload) {
+  const clock::DtnTime now = Now();
+  if (verb == "send") {
+    auto h = ParseSendHeader(header);
+    if (!h) return AppReject(client, "refused", verb, h.error());
+    SendRequest& request = send_scratch_;
+    request.destination = std::move(h->to);
+    request.source = h->from.is_none() ? Eid::Ipn(options_.node, 0) : std::move(h->from);
+    request.priority = h->priority;
+    request.lifetime = clock::Duration(h->lifetime_ms);
+    request.payload.assign(payload.begin(), payload.end());  // keeps its capacity across sends
+    auto id = node_->Send(request, now);
+    if (!id) return AppReject(client, "refused", verb, std::string(SendErrorName(id.error())), std::to_string(h->tag));
+    StoredReply reply;
+    reply.client = client;
+    reply.binary = true;
+    reply.tag = h->tag;
+    reply.id = std::move(*id);
+    stored_replies_.push_back(std::move(reply));
+  } else if (verb == "confirm") {
+    auto h = ParseConfirmHeader(header);
+    if (!h) return AppReject(client, "error", verb, h.error());
+    if (auto eid = CheckOwnEndpoint(h->endpoint); !eid) return AppReject(client, "error", verb, eid.error());
+    auto state = app_endpoints_.find(h->endpoint);
+    for (const BundleId& id : h->ids) {
+      if (state != app_endpoints_.end()) state->second->unconfirmed.erase(id);
+      node_->ConfirmDelivery(h->endpoint, id, now);
+    }
+    PumpDeliveries(h->endpoint);
+  } else {
+    AppReject(client, "error", verb,
+              fmt::format("a binary header is defined for send and confirm only, not '{}'", verb.substr(0, 32)));
+  }
+}
+
+std::expected<void, std::string> NodeDaemon::CheckOwnEndpoint(const Eid& eid) const {
+  if (eid.scheme() == Eid::Scheme::kIpn && eid.node() != options_.node) {
+    return std::unexpected(fmt::format("{} is not an endpoint of node {}", eid.ToString(), options_.node));
+  }
+  if (eid.is_none()) return std::unexpected("dtn:none is not an endpoint");
+  return {};
+}
+
 void NodeDaemon::HandleAppMessage(const std::string& client, std::string_view verb, std::string_view header_text,
                                   std::span<const std::uint8_t> payload) {
+  if (IsBinaryHeader(header_text)) return HandleBinaryAppMessage(client, verb, header_text, payload);
   const clock::DtnTime now = Now();
   json header = json::parse(header_text, nullptr, /*allow_exceptions=*/false);
-  auto fail = [&](std::string_view reply, const std::string& why, json extra = json::object()) {
-    ++app_errors_;
-    extra["error"] = why;
-    ReplyApp(client, reply, extra.dump(-1, ' ', false, kReplace));
+  auto fail = [&](std::string_view reply, const std::string& why, const json* tag = nullptr) {
+    AppReject(client, reply, verb, why, tag != nullptr ? tag->dump(-1, ' ', false, kReplace) : std::string());
   };
   if (!header.is_object()) return fail("error", "header is not a JSON object");
   auto text = [&](const char* key) -> std::optional<std::string> {
@@ -427,42 +517,50 @@ void NodeDaemon::HandleAppMessage(const std::string& client, std::string_view ve
   if (verb == "send") {
     json tag = header.value("tag", json());
     auto to = text("to");
-    if (!to) return fail("refused", "missing \"to\"", {{"tag", tag}});
+    if (!to) return fail("refused", "missing \"to\"", &tag);
     auto destination = Eid::Parse(*to);
-    if (!destination) return fail("refused", destination.error(), {{"tag", tag}});
+    if (!destination) return fail("refused", destination.error(), &tag);
     SendRequest request;
     request.destination = *destination;
     request.source = Eid::Ipn(options_.node, 0);
     if (auto from = text("from")) {
       auto source = Eid::Parse(*from);
-      if (!source) return fail("refused", source.error(), {{"tag", tag}});
+      if (!source) return fail("refused", source.error(), &tag);
       request.source = *source;
     }
     const auto priority = ParsePriority(text("priority").value_or("normal"));
-    if (!priority) return fail("refused", "priority must be expedited, normal or bulk", {{"tag", tag}});
+    if (!priority) return fail("refused", "priority must be expedited, normal or bulk", &tag);
     request.priority = *priority;
     std::int64_t lifetime_ms = 86'400'000;
     if (auto it = header.find("lifetime_ms"); it != header.end()) {
-      if (!it->is_number_integer()) return fail("refused", "lifetime_ms must be an integer", {{"tag", tag}});
+      if (!it->is_number_integer()) return fail("refused", "lifetime_ms must be an integer", &tag);
       lifetime_ms = it->get<std::int64_t>();
     }
     request.lifetime = clock::Duration(lifetime_ms);
     request.payload.assign(payload.begin(), payload.end());
     auto id = node_->Send(request, now);
-    if (!id) return fail("refused", std::string(SendErrorName(id.error())), {{"tag", tag}});
+    if (!id) return fail("refused", std::string(SendErrorName(id.error())), &tag);
     // {"id":...,"tag":...}, as json{...}.dump() would write it.
-    std::string reply = "{\"id\":";
-    AppendJsonString(reply, id->ToString());
-    reply += ",\"tag\":";
-    reply += tag.dump(-1, ' ', false, kReplace);
-    reply += '}';
-    stored_replies_.emplace_back(client, std::move(reply));
+    StoredReply reply;
+    reply.client = client;
+    reply.json_header = "{\"id\":";
+    AppendJsonString(reply.json_header, id->ToString());
+    reply.json_header += ",\"tag\":";
+    reply.json_header += tag.dump(-1, ' ', false, kReplace);
+    reply.json_header += '}';
+    stored_replies_.push_back(std::move(reply));
   } else if (verb == "register") {
     auto eid = endpoint_of();
     if (!eid) return fail("error", eid.error());
+    bool binary = false;
+    if (auto it = header.find("binary"); it != header.end()) {
+      if (!it->is_boolean()) return fail("error", "\"binary\" must be true or false");
+      binary = it->get<bool>();
+    }
     auto& state = app_endpoints_[*eid];
     if (!state) state = std::make_unique<Endpoint>();
     state->client = client;
+    state->binary = binary;
     // A new registration (a restarted client) gets back what the last one never confirmed.
     for (auto it = state->unconfirmed.rbegin(); it != state->unconfirmed.rend(); ++it) {
       it->second.possible_redelivery = true;
@@ -514,7 +612,7 @@ void NodeDaemon::HandleAppMessage(const std::string& client, std::string_view ve
   }
 }
 
-void NodeDaemon::ReplyApp(const std::string& client, std::string_view verb, const std::string& header,
+void NodeDaemon::ReplyApp(const std::string& client, std::string_view verb, std::string_view header,
                           std::span<const std::uint8_t> payload) {
   try {
     if (!app_->send(::zmq::buffer(client), ::zmq::send_flags::sndmore | ::zmq::send_flags::dontwait)) return;
@@ -533,9 +631,15 @@ void NodeDaemon::PumpDeliveries(const Eid& endpoint) {
   while (!state.client.empty() && !state.waiting.empty() && state.unconfirmed.size() < kDeliveryWindow) {
     Deliver d = std::move(state.waiting.front());
     state.waiting.pop_front();
+    std::string& header = reply_scratch_;
+    header.clear();
+    if (state.binary) {
+      AppendDeliverHeader(header, d.endpoint, d.id, d.priority, d.possible_redelivery);
+      ReplyApp(state.client, "deliver", header, d.payload);
+      state.unconfirmed.emplace(d.id, std::move(d));
+      continue;
+    }
     // The same text as a json object's dump (keys in order), without building the document.
-    std::string header;
-    header.reserve(256);
     fmt::format_to(std::back_inserter(header), "{{\"created_ms\":{},\"endpoint\":", d.created.time.millis());
     AppendJsonString(header, d.endpoint.ToString());
     header += ",\"id\":";

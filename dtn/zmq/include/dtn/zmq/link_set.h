@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -59,13 +60,15 @@ struct LinkCounters {
   std::uint64_t reconnects = 0;  // DEALERs recreated because their neighbour fell silent
 };
 
-// Something that arrived or changed on a link.
+// Something that arrived or changed on a link. Move-only: a bundle event keeps the ZeroMQ
+// message it arrived in (no copy of the bundle).
 struct LinkEvent {
   enum class Kind { kBundle, kAck, kAcks, kUp, kDown, kBadFrame };
   Kind kind = Kind::kBundle;
   NodeNumber peer = 0;
   clock::DtnTime sent;                 // kBundle / kAck: the sender's mission time
-  std::vector<std::uint8_t> bundle;    // kBundle
+  ::zmq::message_t frame;              // kBundle: the whole received frame
+  std::size_t bundle_offset = 0;       // kBundle: where the encoded bundle begins in `frame`
   AckFrame ack;                        // kAck
   std::vector<AckFrame> acks;          // kAcks (an acks frame)
   std::string reason;                  // kBadFrame
@@ -75,6 +78,12 @@ struct LinkEvent {
     e.kind = kind;
     e.peer = peer;
     return e;
+  }
+  // kBundle: the encoded bundle, viewing `frame` (an offset, not a pointer, is kept: moving a
+  // small ZeroMQ message moves its bytes).
+  std::span<const std::uint8_t> bundle() const {
+    return std::span<const std::uint8_t>(static_cast<const std::uint8_t*>(frame.data()), frame.size())
+        .subspan(std::min(bundle_offset, frame.size()));
   }
 };
 
@@ -119,7 +128,8 @@ class LinkSet {
     std::chrono::steady_clock::time_point connected_at{};  // when `dealer` was made
   };
   LinkSet(::zmq::context_t& context, LinkSetConfig config);
-  void HandleFrame(NodeNumber peer, std::span<const std::uint8_t> bytes, bool from_router,
+  // `body` is moved into the event of a bundle frame.
+  void HandleFrame(NodeNumber peer, ::zmq::message_t& body, bool from_router,
                    clock::DtnTime mission_now, std::chrono::steady_clock::time_point wall_now,
                    std::vector<LinkEvent>& events);
   bool SendOnRouter(NodeNumber to, std::span<const std::uint8_t> frame);

@@ -98,7 +98,9 @@ class NodeDaemon {
   const Node& node() const { return *node_; }
   const DaemonOptions& options() const { return options_; }
 
-  // Runs until SIGTERM/SIGINT or Stop(). Returns the process exit status.
+  // Runs until SIGTERM/SIGINT or Stop(). Returns the process exit status: 0 after a clean stop;
+  // 1 (with the reason on stderr) when the store failed: a write the node reported, a turn's
+  // commit (that turn's output is never performed), or the final commit.
   int Run();
   void Stop() { stop_ = true; }
 
@@ -110,6 +112,14 @@ class NodeDaemon {
   };
   struct AppClient;
   struct Endpoint;
+  // A `stored` reply, sent after the turn's commit: binary (tag, id) or a JSON header.
+  struct StoredReply {
+    std::string client;
+    bool binary = false;
+    std::uint64_t tag = 0;
+    BundleId id;
+    std::string json_header;
+  };
 
   explicit NodeDaemon(DaemonOptions options);
   std::expected<void, std::string> Init();
@@ -120,7 +130,13 @@ class NodeDaemon {
   void HandleApp();
   void HandleAppMessage(const std::string& client, std::string_view verb, std::string_view header,
                         std::span<const std::uint8_t> payload);
-  void ReplyApp(const std::string& client, std::string_view verb, const std::string& header,
+  void HandleBinaryAppMessage(const std::string& client, std::string_view verb, std::string_view header,
+                              std::span<const std::uint8_t> payload);
+  // Counts, answers (JSON {"error": why[, "tag": tag_json]}) and logs a refused app request.
+  void AppReject(const std::string& client, std::string_view reply, std::string_view verb, const std::string& why,
+                 std::string_view tag_json = {});
+  std::expected<void, std::string> CheckOwnEndpoint(const Eid& eid) const;
+  void ReplyApp(const std::string& client, std::string_view verb, std::string_view header,
                 std::span<const std::uint8_t> payload = {});
   void PumpDeliveries(const Eid& endpoint);
   void Perform(NodeOutput output, clock::DtnTime now);
@@ -146,7 +162,12 @@ class NodeDaemon {
   std::map<NodeNumber, bool> contact_;  // neighbour -> open as told to the node
   std::map<Eid, LocalDelivery> local_;
   std::map<Eid, std::unique_ptr<Endpoint>> app_endpoints_;
-  std::vector<std::pair<std::string, std::string>> stored_replies_;  // (client, header) after commit
+  std::vector<StoredReply> stored_replies_;  // sent after the turn's commit
+  std::string reply_scratch_;                 // a reply header being built (reused)
+  SendRequest send_scratch_;                  // a binary send's request (its payload buffer is reused)
+  std::vector<::zmq::pollitem_t> poll_items_;  // Turn's, reused
+  std::vector<LinkEvent> link_events_;         // Turn's, reused
+  bool commit_failed_ = false;                 // a turn's commit failed: Run returns 1
   std::vector<std::pair<::zmq::socket_t*, std::function<void()>>> sockets_;
   std::vector<std::pair<std::function<std::optional<clock::DtnTime>()>, std::function<void(clock::DtnTime)>>> timers_;
   std::vector<std::function<void()>> before_commit_;
