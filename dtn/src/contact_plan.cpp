@@ -277,12 +277,59 @@ ContactPlan::ContactPlan(std::vector<Contact> contacts, std::vector<clock::Range
   // The key covers every field, so contacts of equal keys are identical and their order is moot;
   // a plan rebuilt from another's contacts (the replayer adds ranges) is sorted already.
   const auto by_key = [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); };
-  if (!std::is_sorted(contacts_.begin(), contacts_.end(), by_key)) {
-    std::sort(contacts_.begin(), contacts_.end(), by_key);
-  }
+  if (!std::is_sorted(contacts_.begin(), contacts_.end(), by_key)) SortContacts();
   range_table_ = clock::RangeTable(ranges_);
   ReindexContacts();
   ReindexRanges();
+  ReindexContactPairs();
+}
+
+// The same order as sorting the contacts by ContactKey, cheaper for a long plan: the contacts
+// are grouped by sender (a stable counting pass: a plan has few senders), then each group that
+// is not already in order (a plan written sender by sender, or period after period, mostly is)
+// is sorted as 32-byte (start, to, index) records compared as integers, only records equal in
+// both comparing the rest of the key; the contacts are moved once into place.
+void ContactPlan::SortContacts() {
+  struct Record {
+    std::int64_t start_ms;
+    NodeNumber to;
+    std::size_t index;
+  };
+  std::vector<NodeNumber> senders;  // sorted, unique
+  for (const Contact& c : contacts_) {
+    auto it = std::lower_bound(senders.begin(), senders.end(), c.from);
+    if (it == senders.end() || *it != c.from) senders.insert(it, c.from);
+  }
+  std::vector<std::size_t> group_begin(senders.size() + 1, 0);
+  std::vector<std::uint32_t> group_of(contacts_.size());
+  for (std::size_t i = 0; i < contacts_.size(); ++i) {
+    const auto g = static_cast<std::uint32_t>(
+        std::lower_bound(senders.begin(), senders.end(), contacts_[i].from) - senders.begin());
+    group_of[i] = g;
+    ++group_begin[g + 1];
+  }
+  for (std::size_t g = 0; g < senders.size(); ++g) group_begin[g + 1] += group_begin[g];
+  std::vector<Record> order(contacts_.size());
+  {
+    std::vector<std::size_t> next(group_begin.begin(), group_begin.end() - 1);
+    for (std::size_t i = 0; i < contacts_.size(); ++i) {
+      order[next[group_of[i]]++] = Record{contacts_[i].start.millis(), contacts_[i].to, i};
+    }
+  }
+  const auto less = [this](const Record& x, const Record& y) {
+    if (x.start_ms != y.start_ms) return x.start_ms < y.start_ms;
+    if (x.to != y.to) return x.to < y.to;
+    return ContactKey(contacts_[x.index]) < ContactKey(contacts_[y.index]);
+  };
+  for (std::size_t g = 0; g < senders.size(); ++g) {
+    const auto first = order.begin() + static_cast<std::ptrdiff_t>(group_begin[g]);
+    const auto last = order.begin() + static_cast<std::ptrdiff_t>(group_begin[g + 1]);
+    if (!std::is_sorted(first, last, less)) std::sort(first, last, less);
+  }
+  std::vector<Contact> sorted;
+  sorted.reserve(contacts_.size());
+  for (const Record& r : order) sorted.push_back(contacts_[r.index]);
+  contacts_ = std::move(sorted);
 }
 
 void ContactPlan::AddContact(const Contact& contact) {
@@ -292,6 +339,7 @@ void ContactPlan::AddContact(const Contact& contact) {
                        [](const Contact& x, const Contact& y) { return ContactKey(x) < ContactKey(y); });
   contacts_.insert(pos, contact);
   ReindexContacts();
+  ReindexContactPairs();
 }
 
 void ContactPlan::ReindexContacts() {
@@ -312,10 +360,13 @@ void ContactPlan::ReindexContacts() {
   for (std::size_t i = 0; i < contacts_.size(); ++i) {
     block_end_max_[i / kEndBlock] = std::max(block_end_max_[i / kEndBlock], contacts_[i].end);
   }
+  // A plan has few receivers and many contacts: insert each new one into the sorted set (rather
+  // than sorting every contact's receiver).
   destinations_.clear();
-  for (const Contact& c : contacts_) destinations_.push_back(c.to);
-  std::sort(destinations_.begin(), destinations_.end());
-  destinations_.erase(std::unique(destinations_.begin(), destinations_.end()), destinations_.end());
+  for (const Contact& c : contacts_) {
+    auto it = std::lower_bound(destinations_.begin(), destinations_.end(), c.to);
+    if (it == destinations_.end() || *it != c.to) destinations_.insert(it, c.to);
+  }
 }
 
 const ContactPlan::FromGroup* ContactPlan::GroupOf(NodeNumber from) const {
@@ -329,6 +380,29 @@ void ContactPlan::AddRange(const clock::RangeEntry& range) {
   ranges_.push_back(range);
   range_table_.Add(range);
   ReindexRanges();
+  ReindexContactPairs();
+}
+
+void ContactPlan::ReindexContactPairs() {
+  contact_pair_.assign(contacts_.size(), kNoPair);
+  if (pair_groups_.size() >= kNoPair) {
+    std::fprintf(stderr, "ics::dtn ContactPlan: more than 2^32 node pairs with ranges\n");
+    std::abort();
+  }
+  // Contacts are sorted by sender, then start: consecutive contacts often share a pair.
+  NodeNumber last_from = 0, last_to = 0;
+  std::uint32_t last = kNoPair;
+  bool have_last = false;
+  for (std::size_t i = 0; i < contacts_.size(); ++i) {
+    const Contact& c = contacts_[i];
+    if (!have_last || c.from != last_from || c.to != last_to) {
+      last = PairGroupIndex(c.from, c.to);
+      last_from = c.from;
+      last_to = c.to;
+      have_last = true;
+    }
+    contact_pair_[i] = last;
+  }
 }
 
 void ContactPlan::ReindexRanges() {
@@ -355,15 +429,22 @@ void ContactPlan::ReindexRanges() {
   }
 }
 
-std::span<const ContactPlan::PairRange> ContactPlan::RangesOf(NodeNumber a, NodeNumber b) const {
+std::uint32_t ContactPlan::PairGroupIndex(NodeNumber a, NodeNumber b) const {
   const NodeNumber lo = std::min(a, b);
   const NodeNumber hi = std::max(a, b);
   auto it = std::lower_bound(pair_groups_.begin(), pair_groups_.end(), std::make_pair(lo, hi),
                              [](const PairGroup& g, const std::pair<NodeNumber, NodeNumber>& k) {
                                return std::tie(g.lo, g.hi) < std::tie(k.first, k.second);
                              });
-  if (it == pair_groups_.end() || it->lo != lo || it->hi != hi) return {};
-  return std::span<const PairRange>(pair_ranges_).subspan(it->begin, it->end - it->begin);
+  if (it == pair_groups_.end() || it->lo != lo || it->hi != hi) return kNoPair;
+  return static_cast<std::uint32_t>(it - pair_groups_.begin());
+}
+
+std::span<const ContactPlan::PairRange> ContactPlan::RangesOf(NodeNumber a, NodeNumber b) const {
+  const std::uint32_t group = PairGroupIndex(a, b);
+  if (group == kNoPair) return {};
+  const PairGroup& g = pair_groups_[group];
+  return std::span<const PairRange>(pair_ranges_).subspan(g.begin, g.end - g.begin);
 }
 
 std::size_t ContactPlan::ContactsFromBegin(NodeNumber from) const {
@@ -416,7 +497,10 @@ std::vector<Contact> ContactPlan::ContactsBetween(NodeNumber a, NodeNumber b) co
 std::optional<Contact> ContactPlan::ContactAt(NodeNumber from, NodeNumber to, DtnTime t) const {
   std::optional<Contact> best;
   const std::size_t end = ContactsFromEnd(from);
-  for (std::size_t i = ContactsFromNotEndedBy(from, t); i < end; ++i) {
+  // Ended contacts are skipped by blocks (NextNotEndedBy): behind a long contact of the sender,
+  // every pass that ended since it began lies between the first not ended and t.
+  for (std::size_t i = NextNotEndedBy(ContactsFromNotEndedBy(from, t), end, t); i < end;
+       i = NextNotEndedBy(i + 1, end, t)) {
     const Contact& c = contacts_[i];
     if (c.start > t) break;  // sorted by start
     if (c.to == to && t < c.end && (!best || c.rate_bytes_per_s > best->rate_bytes_per_s)) best = c;
@@ -452,8 +536,18 @@ std::optional<Duration> ContactPlan::OwltAt(NodeNumber a, NodeNumber b, DtnTime 
 }
 
 ContactPlan::RangeState ContactPlan::RangeStateAt(NodeNumber a, NodeNumber b, DtnTime t) const {
+  return RangeStateIn(RangesOf(a, b), t);
+}
+
+ContactPlan::RangeState ContactPlan::ContactRangeStateAt(std::size_t contact_index, DtnTime t) const {
+  const std::uint32_t group = contact_pair_[contact_index];
+  if (group == kNoPair) return RangeState{};
+  const PairGroup& g = pair_groups_[group];
+  return RangeStateIn(std::span<const PairRange>(pair_ranges_).subspan(g.begin, g.end - g.begin), t);
+}
+
+ContactPlan::RangeState ContactPlan::RangeStateIn(std::span<const PairRange> pair, DtnTime t) {
   // OwltAt's and NextRangeChange's scans merged: they look at the same entries.
-  std::span<const PairRange> pair = RangesOf(a, b);
   auto it = std::upper_bound(pair.begin(), pair.end(), t,
                              [](DtnTime x, const PairRange& r) { return x < r.start; });
   RangeState state;
@@ -504,8 +598,16 @@ std::optional<DtnTime> ContactPlan::LastEnd() const {
 
 std::expected<ContactPlan, PlanError> ParseContactPlan(std::string_view text, std::string_view source_name,
                                                        DtnTime plan_epoch) {
-  std::vector<Contact> contacts;
-  std::vector<clock::RangeEntry> ranges;
+  auto entries = ParseContactPlanEntries(text, source_name, plan_epoch);
+  if (!entries) return std::unexpected(std::move(entries.error()));
+  return ContactPlan(std::move(entries->contacts), std::move(entries->ranges));
+}
+
+std::expected<PlanEntries, PlanError> ParseContactPlanEntries(std::string_view text, std::string_view source_name,
+                                                              DtnTime plan_epoch) {
+  PlanEntries entries;
+  std::vector<Contact>& contacts = entries.contacts;
+  std::vector<clock::RangeEntry>& ranges = entries.ranges;
   std::size_t line_no = 0;
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -526,7 +628,7 @@ std::expected<ContactPlan, PlanError> ParseContactPlan(std::string_view text, st
     LineParser parser(source_name, static_cast<int>(line_no), line, plan_epoch);
     if (auto ok = parser.Parse(contacts, ranges); !ok) return std::unexpected(std::move(ok.error()));
   }
-  return ContactPlan(std::move(contacts), std::move(ranges));
+  return entries;
 }
 
 std::expected<ContactPlan, PlanError> LoadContactPlan(const std::filesystem::path& path, DtnTime plan_epoch) {

@@ -96,9 +96,14 @@ Node::Node(NodeConfig config, BundleStore& store)
   next_sequence_ = store_.Counter(kSequenceCounter).value_or(0);
 }
 
-std::size_t Node::in_flight(NodeNumber neighbour) const {
-  auto it = in_flight_count_.find(neighbour);
-  return it == in_flight_count_.end() ? 0 : it->second;
+std::size_t Node::in_flight(NodeNumber neighbour) const { return InFlightFrom(neighbour, Priority::kBulk); }
+
+std::size_t Node::InFlightFrom(NodeNumber neighbour, Priority priority) const {
+  auto it = windows_.find(neighbour);
+  if (it == windows_.end()) return 0;
+  std::size_t n = 0;
+  for (std::size_t q = static_cast<std::size_t>(priority); q < kPriorities; ++q) n += it->second.count[q];
+  return n;
 }
 
 void Node::Advance(clock::DtnTime now) {
@@ -266,12 +271,14 @@ std::expected<BundleId, SendError> Node::Send(const SendRequest& request, clock:
 void Node::OnContactStart(NodeNumber neighbour, clock::DtnTime now) {
   Advance(now);
   open_.insert(neighbour);
+  link_backlog_.erase(neighbour);  // a new contact: nothing waits on the link
   dispatch_pending_ = true;
 }
 
 void Node::OnContactEnd(NodeNumber neighbour, clock::DtnTime now) {
   Advance(now);
   open_.erase(neighbour);
+  link_backlog_.erase(neighbour);  // what the link had not sent is gone with the contact
   std::vector<std::uint64_t> released;
   for (const auto& [seq, f] : in_flight_) {
     if (f.neighbour == neighbour) released.push_back(seq);
@@ -398,12 +405,11 @@ void Node::Release(std::uint64_t seq) {
   if (auto id = ids_.find(seq); id != ids_.end()) store_.SetInFlight(id->second, false);
   deadlines_.erase({it->second.deadline.millis(), seq});
   const NodeNumber neighbour = it->second.neighbour;
-  if (--in_flight_count_[neighbour] == 0) {
-    in_flight_count_.erase(neighbour);
-    in_flight_bytes_.erase(neighbour);
-  } else {
-    in_flight_bytes_[neighbour] -= it->second.bytes;
-  }
+  Window& window = windows_[neighbour];
+  const std::size_t p = static_cast<std::size_t>(it->second.priority);
+  --window.count[p];
+  window.bytes[p] -= it->second.bytes;
+  if (window.count == std::array<std::size_t, kPriorities>{}) windows_.erase(neighbour);
   in_flight_.erase(it);
 }
 
@@ -427,6 +433,26 @@ void Node::DropFresh(std::uint64_t seq) {
   fresh_.erase(it);
 }
 
+// The link model behind it: the link sends one bundle at a time at the plan's rate for the
+// contact open now; a bundle waits behind those handed to the link before it that are at least as
+// urgent, and delays the less urgent ones by its own transmission time. Without a plan (or a
+// contact in it) the rate is unknown and the bundle is taken to leave at once (the old rule).
+clock::DtnTime Node::ExpectedDeparture(NodeNumber neighbour, Priority priority, std::uint64_t size_bytes,
+                                      clock::DtnTime now) {
+  if (config_.plan == nullptr) return now;
+  const std::optional<Contact> contact = config_.plan->ContactAt(config_.node, neighbour, now);
+  if (!contact || contact->rate_bytes_per_s == 0) return now;
+  const clock::Duration tx =
+      TransmissionTime(size_bytes, contact->rate_bytes_per_s).value_or(contact->end - now);
+  LinkBacklog& backlog = link_backlog_[neighbour];
+  const std::size_t p = static_cast<std::size_t>(priority);
+  const clock::DtnTime left = std::max(backlog.free_at[p], now) + tx;
+  for (std::size_t q = 0; q <= p; ++q) {  // this class and the less urgent ones (kBulk = 0)
+    backlog.free_at[q] = q == p ? left : std::max(std::max(backlog.free_at[q], now) + tx, left);
+  }
+  return left;
+}
+
 clock::Duration Node::RetransmitTimeout(NodeNumber neighbour, std::uint32_t attempt, clock::DtnTime now) const {
   std::optional<clock::Duration> owlt;
   if (config_.plan != nullptr) owlt = config_.plan->OwltAt(config_.node, neighbour, now);
@@ -438,18 +464,24 @@ clock::Duration Node::RetransmitTimeout(NodeNumber neighbour, std::uint32_t atte
 std::optional<NodeNumber> Node::NextHop(const StoredBundleInfo& info, clock::DtnTime now) {
   if (info.destination.scheme() != Eid::Scheme::kIpn) return std::nullopt;
   const NodeNumber destination = info.destination.node();
-  if (auto decision = router_.Decide(destination, now, info.size_bytes, info.expires_at);
-      decision && decision->next_hop != config_.node) {
-    return decision->next_hop;
+  if (auto next = router_.NextHop(destination, now, info.size_bytes, info.expires_at); next && *next != config_.node) {
+    return next;
   }
   if (open_.contains(destination)) return destination;
   return std::nullopt;
 }
 
 void Node::Dispatch(clock::DtnTime now) {
-  std::vector<NodeNumber> with_room;
+  // Member scratch vectors: a dispatch runs after nearly every event, and these allocations were
+  // a visible share of its cost.
+  std::vector<NodeNumber>& with_room = scratch_with_room_;
+  with_room.clear();
   for (NodeNumber n : open_) {
-    if (in_flight(n) < config_.window_per_neighbour && !BytesWindowFull(n, 1)) with_room.push_back(n);
+    // Room for an expedited bundle at least (the most room any class has).
+    if (InFlightFrom(n, Priority::kExpedited) < config_.window_per_neighbour &&
+        !BytesWindowFull(n, Priority::kExpedited, 1)) {
+      with_room.push_back(n);
+    }
   }
   if (with_room.empty()) return;
   const std::vector<Eid> destinations = store_.QueuedDestinations();
@@ -461,8 +493,9 @@ void Node::Dispatch(clock::DtnTime now) {
 // Each pass stops at the first bundle routed elsewhere (the rest of that destination's queue
 // follows the same route, bar a bundle whose expiry forbids it, which is skipped).
 void Node::FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations, clock::DtnTime now) {
-  const std::size_t room = config_.window_per_neighbour - in_flight(neighbour);
-  std::vector<StoredBundleInfo> candidates;
+  const std::size_t room = config_.window_per_neighbour - InFlightFrom(neighbour, Priority::kExpedited);
+  std::vector<StoredBundleInfo>& candidates = scratch_candidates_;
+  candidates.clear();
   for (const Eid& destination : destinations) {
     std::size_t taken = 0;
     store_.VisitQueue(destination, [&](const StoredBundleInfo& info) {
@@ -482,17 +515,26 @@ void Node::FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations
     std::sort(candidates.begin(), candidates.end(),
               [](const StoredBundleInfo& a, const StoredBundleInfo& b) { return QueueKeyOf(a) < QueueKeyOf(b); });
   }
+  // In priority order: once a class has no room, the less urgent ones have none either.
   for (const StoredBundleInfo& info : candidates) {
-    if (BytesWindowFull(neighbour, info.size_bytes)) break;
+    if (InFlightFrom(neighbour, info.priority) >= config_.window_per_neighbour) break;
+    if (BytesWindowFull(neighbour, info.priority, info.size_bytes)) break;
     TransmitBundle(info, neighbour, now);
   }
 }
 
-bool Node::BytesWindowFull(NodeNumber neighbour, std::uint64_t more) const {
+bool Node::BytesWindowFull(NodeNumber neighbour, Priority priority, std::uint64_t more) const {
   if (config_.window_bytes_per_neighbour == 0) return false;
-  auto it = in_flight_bytes_.find(neighbour);
-  if (it == in_flight_bytes_.end() || it->second == 0) return false;  // one bundle always fits
-  return it->second + more > config_.window_bytes_per_neighbour;
+  auto it = windows_.find(neighbour);
+  if (it == windows_.end()) return false;
+  std::uint64_t bytes = 0;
+  std::size_t count = 0;
+  for (std::size_t q = static_cast<std::size_t>(priority); q < kPriorities; ++q) {
+    bytes += it->second.bytes[q];
+    count += it->second.count[q];
+  }
+  if (count == 0) return false;  // one bundle always fits
+  return bytes + more > config_.window_bytes_per_neighbour;
 }
 
 void Node::Drop(const StoredBundleInfo& info, RefusalReason reason, std::string detail, clock::DtnTime now) {
@@ -530,16 +572,22 @@ void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, cl
   }
   const std::uint32_t attempt = attempts_[info.store_seq]++;
   ids_.try_emplace(info.store_seq, info.id);
-  const clock::DtnTime deadline = now + RetransmitTimeout(neighbour, attempt, now);
-  in_flight_[info.store_seq] = InFlight{neighbour, deadline, info.size_bytes};
+  std::vector<std::uint8_t> bytes = Encode(*bundle);
+  // The timer runs from the expected end of this bundle's transmission, not from now: a bundle
+  // queued behind others on the link (or a large one at a low rate) has not left yet, and a
+  // timeout counted from now would retransmit it before it ever did.
+  const clock::DtnTime left = ExpectedDeparture(neighbour, info.priority, bytes.size(), now);
+  const clock::DtnTime deadline = left + RetransmitTimeout(neighbour, attempt, left);
+  in_flight_[info.store_seq] = InFlight{neighbour, deadline, info.size_bytes, info.priority};
   // Out of the dispatch's queue walk until released (acknowledged, timed out, contact ended).
   store_.SetInFlight(info.id, true);
   deadlines_.emplace(deadline.millis(), info.store_seq);
-  ++in_flight_count_[neighbour];
-  in_flight_bytes_[neighbour] += info.size_bytes;
+  Window& window = windows_[neighbour];
+  ++window.count[static_cast<std::size_t>(info.priority)];
+  window.bytes[static_cast<std::size_t>(info.priority)] += info.size_bytes;
   ++counters_.transmissions;
   if (attempt > 0) ++counters_.retransmissions;
-  output_.actions.emplace_back(Transmit{neighbour, info.id, info.priority, Encode(*bundle), attempt});
+  output_.actions.emplace_back(Transmit{neighbour, info.id, info.priority, std::move(bytes), attempt});
   Event(BundleEventKind::kForwarded, now, info.id, neighbour, RefusalReason::kNone,
         attempt > 0 ? fmt::format("retransmission {}", attempt) : std::string(), info.priority);
 }

@@ -93,8 +93,11 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     }
   }
 
-  // The earliest arrival at the destination queued so far: an upper bound on the answer.
+  // The earliest arrival at the destination queued so far: an upper bound on the answer; and of
+  // the contacts queued with it, the lowest index (the one that pops first: the heap's order is
+  // (key, kind, value), total since no entry is queued twice).
   std::int64_t best_ms = kUnreached;
+  std::size_t best_index = std::numeric_limits<std::size_t>::max();
   // A contact starting after the expiry cannot deliver in time (arrival >= departure >= start).
   const std::int64_t start_limit_ms = expiry.millis() < kUnreached ? expiry.millis() + 1 : kUnreached;
   auto push = [&](Entry e) {
@@ -122,7 +125,7 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     std::optional<DtnTime> departure;
     DtnTime arrival = DtnTime::Max();
     for (DtnTime d = std::max(ready, c.start); d < c.end && *tx <= c.end - d;) {
-      const ContactPlan::RangeState range = plan.RangeStateAt(c.from, c.to, d);
+      const ContactPlan::RangeState range = plan.ContactRangeStateAt(index, d);
       std::optional<Duration> owlt = range.owlt;
       if (!owlt) owlt = options.owlt_if_no_range;
       if (owlt && d + *tx + *owlt < arrival) {
@@ -135,6 +138,10 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     }
     // An unseen contact's arrival is unset (unreached); a queued one's is the best so far.
     if (!departure || arrival > expiry) return;
+    // An entry that would pop after the best destination contact queued is never popped: the
+    // search returns at that one (or at a better one queued later, which pops earlier still).
+    // Not queuing it changes nothing but the work.
+    if (arrival.millis() > best_ms || (arrival.millis() == best_ms && index > best_index)) return;
     if (ws.state_[index] == kQueued && arrival.millis() >= ws.arrival_ms_[index]) return;
     ws.arrival_ms_[index] = arrival.millis();
     ws.departure_ms_[index] = departure->millis();
@@ -142,7 +149,10 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     ws.hops_[index] = hops;
     ws.state_[index] = kQueued;
     ws.touched_.push_back(static_cast<std::uint32_t>(index));
-    if (c.to == to) best_ms = std::min(best_ms, arrival.millis());
+    if (c.to == to) {
+      best_ms = arrival.millis();  // not above best_ms: the test above returned otherwise
+      best_index = index;
+    }
     push(Entry{arrival.millis(), Entry::kContact, static_cast<std::uint32_t>(index)});
   };
 
@@ -322,6 +332,35 @@ void Router::SetPlan(const ContactPlan* plan) {
   cache_.clear();
 }
 
+const Route* Router::CachedRoute(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry) {
+  CacheKey key{destination, size_bytes};
+  auto it = cache_.find(key);
+  if (it != cache_.end() && now >= it->second.computed_at) {
+    const CacheEntry& entry = it->second;
+    if (entry.route && now <= entry.route->hops.front().departure) {
+      ++cache_hits_;
+      if (entry.route->arrival > expiry) return nullptr;  // the earliest arrival is too late
+      return &*entry.route;
+    }
+    if (!entry.route && expiry <= entry.expiry) {
+      ++cache_hits_;
+      return nullptr;
+    }
+  }
+  ++cache_misses_;
+  std::optional<Route> route = FindRoute(*plan_, local_, destination, now, size_bytes, expiry, RouteOptions{}, workspace_);
+  if (cache_.size() >= kCacheEntriesMax) {
+    cache_.clear();
+    it = cache_.end();
+  }
+  if (it != cache_.end()) {
+    it->second = CacheEntry{now, expiry, std::move(route)};
+  } else {
+    it = cache_.emplace(key, CacheEntry{now, expiry, std::move(route)}).first;
+  }
+  return it->second.route ? &*it->second.route : nullptr;
+}
+
 std::optional<Route> Router::Cgr(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
                                  DtnTime expiry, const RouteOptions& options) {
   static const RouteOptions kDefaults;
@@ -329,28 +368,23 @@ std::optional<Route> Router::Cgr(NodeNumber destination, DtnTime now, std::uint6
                    options.hops_max == kDefaults.hops_max &&
                    options.owlt_if_no_range == kDefaults.owlt_if_no_range;
   if (!cacheable) return FindRoute(*plan_, local_, destination, now, size_bytes, expiry, options, workspace_);
-
-  CacheKey key{destination, size_bytes};
-  if (auto it = cache_.find(key); it != cache_.end() && now >= it->second.computed_at) {
-    const CacheEntry& entry = it->second;
-    if (entry.route && now <= entry.route->hops.front().departure) {
-      ++cache_hits_;
-      if (entry.route->arrival > expiry) return std::nullopt;  // the earliest arrival is too late
-      Route route = *entry.route;
-      route.delay = route.arrival - now;
-      return route;
-    }
-    if (!entry.route && expiry <= entry.expiry) {
-      ++cache_hits_;
-      return std::nullopt;
-    }
-  }
-  ++cache_misses_;
-  std::optional<Route> route =
-      FindRoute(*plan_, local_, destination, now, size_bytes, expiry, options, workspace_);
-  if (cache_.size() >= kCacheEntriesMax) cache_.clear();
-  cache_[key] = CacheEntry{now, expiry, route};
+  const Route* cached = CachedRoute(destination, now, size_bytes, expiry);
+  if (cached == nullptr) return std::nullopt;
+  Route route = *cached;
+  route.delay = route.arrival - now;
   return route;
+}
+
+std::optional<NodeNumber> Router::NextHop(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
+                                          DtnTime expiry) {
+  if (destination == local_) return local_;
+  bool try_static = plan_ == nullptr;
+  if (plan_ != nullptr) {
+    if (const Route* route = CachedRoute(destination, now, size_bytes, expiry)) return route->next_hop;
+    try_static = fallback_ == StaticFallback::kWhenNoRoute || !PlanKnows(destination);
+  }
+  if (try_static) return static_.NextHop(destination);
+  return std::nullopt;
 }
 
 std::optional<RoutingDecision> Router::Decide(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,

@@ -24,8 +24,7 @@ DtnTime LatestDeparture(const ContactPlan& plan, const Route& route, std::uint64
     const RouteHop& hop = route.hops[i];
     Duration tx = *TransmissionTime(size_bytes, hop.contact.rate_bytes_per_s);
     DtnTime limit = hop.contact.end - std::max(tx, Duration(1));
-    if (std::optional<DtnTime> change =
-            plan.NextRangeChange(hop.contact.from, hop.contact.to, hop.departure)) {
+    if (std::optional<DtnTime> change = plan.ContactRangeStateAt(hop.contact_index, hop.departure).next_change) {
       limit = std::min(limit, *change - Duration(1));
     }
     if (i + 1 < route.hops.size()) limit = std::min(limit, latest - tx - hop.owlt);
@@ -127,22 +126,35 @@ std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPla
   std::size_t routes = 0;
   for (const auto& path : {std::pair{a, b}, std::pair{b, a}}) {
     const NodeNumber src = path.first, dst = path.second;
-    using Key = PathBoundsCache::Key;
+    using Entry = PathBoundsCache::Entry;
+    const PathBoundsCache::Path key{src, dst, size_bytes};
+    std::vector<Entry>* steps = &cache.paths_[key];
+    auto before = [](const Entry& e, std::int64_t ms) { return e.departure_ms < ms; };
     // Steps of this path departing before `from` are behind every later query.
-    const auto first = cache.steps_.lower_bound(Key{src, dst, size_bytes, std::numeric_limits<std::int64_t>::min()});
-    const auto last = cache.steps_.lower_bound(Key{src, dst, size_bytes, from.millis()});
-    cache.steps_.erase(first, last);
+    const auto first_kept = std::lower_bound(steps->begin(), steps->end(), from.millis(), before);
+    cache.size_ -= static_cast<std::size_t>(first_kept - steps->begin());
+    steps->erase(steps->begin(), first_kept);
+    std::size_t cursor = 0;  // the sweep's departures increase: search on from the last one
     auto ok = Sweep(src, dst, from, to, routes, acc, [&](DtnTime t) {
-      const Key key{src, dst, size_bytes, t.millis()};
-      if (auto it = cache.steps_.find(key); it != cache.steps_.end()) {
+      const std::int64_t t_ms = t.millis();
+      cursor = static_cast<std::size_t>(
+          std::lower_bound(steps->begin() + static_cast<std::ptrdiff_t>(cursor), steps->end(), t_ms, before) -
+          steps->begin());
+      if (cursor < steps->size() && (*steps)[cursor].departure_ms == t_ms) {
         ++cache.hits_;
-        const PathBoundsCache::Step& s = it->second;
+        const PathBoundsCache::Step& s = (*steps)[cursor].step;
         return SweepStep{s.found, s.local, s.owlt, s.delay, s.latest};
       }
       ++cache.misses_;
       const SweepStep step = ComputeStep(plan, src, dst, t, size_bytes, cache.workspace_);
-      if (cache.steps_.size() >= PathBoundsCache::kStepsMax) cache.steps_.clear();
-      cache.steps_.emplace(key, PathBoundsCache::Step{step.found, step.local, step.owlt, step.delay, step.latest});
+      if (cache.size_ >= PathBoundsCache::kStepsMax) {
+        cache.Clear();
+        steps = &cache.paths_[key];
+        cursor = 0;
+      }
+      steps->insert(steps->begin() + static_cast<std::ptrdiff_t>(cursor),
+                    Entry{t_ms, PathBoundsCache::Step{step.found, step.local, step.owlt, step.delay, step.latest}});
+      ++cache.size_;
       return step;
     });
     if (!ok) return std::unexpected(ok.error());

@@ -1,6 +1,7 @@
 // Goal: the Node core does store-and-forward with hop-by-hop custody correctly: exactly-once
 // delivery through relays under loss, duplication, reordering, partitions and restarts; expedited
-// before bulk; retransmission after 2 x OWLT + margin; expiry; quota refusal; bad input refused.
+// before bulk; retransmission 2 x OWLT + margin after a bundle has left the link; expiry; quota
+// refusal; bad input refused.
 // Method: Node cores wired back to back through the in-test link simulator (node_test_sim.h) or
 // driven directly, all in simulated time (no sleeps), with hand-computed expected times; the
 // randomized runs print their seed (reproduce with ICS_TEST_SEED=<seed>).
@@ -253,7 +254,42 @@ TEST_CASE("node: the byte window bounds what is in flight, but one oversized bun
   CHECK(run(s / 2, 3) == std::pair<std::size_t, std::size_t>{1, 1});      // oversized: one at a time
 }
 
-TEST_CASE("custody: retransmits after 2 x OWLT plus margin, doubling, until acknowledged") {
+// The transmission time of `bytes` at `rate` bytes/s, rounded up to the millisecond.
+Duration TxTime(std::size_t bytes, std::uint64_t rate) {
+  return Duration(static_cast<std::int64_t>((bytes * 1000 + rate - 1) / rate));
+}
+
+TEST_CASE("node: bulk bundles filling the window do not hold back an expedited or normal bundle") {
+  MemoryBundleStore store;
+  NodeConfig c = Config(1);
+  c.window_per_neighbour = 2;
+  Node node(c, store);
+  for (std::uint8_t i = 0; i < 3; ++i) REQUIRE(node.Send(Request(Eid::Ipn(2, 66), Priority::kBulk, i), kT0));
+  node.OnContactStart(2, kT0);
+  REQUIRE(store.Commit());
+  NodeOutput out = node.TakeOutput();
+  CHECK(Transmits(out).size() == 2);  // the bulk window is full; the third waits
+  const BundleId urgent = node.Send(Request(Eid::Ipn(2, 1), Priority::kExpedited, 7), kT0 + Duration(1)).value();
+  const BundleId normal = node.Send(Request(Eid::Ipn(2, 1), Priority::kNormal, 8), kT0 + Duration(1)).value();
+  REQUIRE(store.Commit());
+  out = node.TakeOutput();
+  std::vector<Transmit> t = Transmits(out);
+  REQUIRE(t.size() == 2);  // both go at once, the bulk one still waits
+  CHECK(t[0].id == urgent);
+  CHECK(t[1].id == normal);
+  CHECK(node.in_flight(2) == 4);
+  // The bulk class counts every bundle in flight: acknowledging the expedited and the normal one
+  // leaves its two bulk bundles in flight, so the third keeps waiting.
+  node.OnAcknowledged(2, urgent, kT0 + Duration(2));
+  REQUIRE(store.Commit());
+  CHECK(Transmits(out = node.TakeOutput()).empty());
+  node.OnAcknowledged(2, normal, kT0 + Duration(3));
+  REQUIRE(store.Commit());
+  CHECK(Transmits(out = node.TakeOutput()).empty());
+  CHECK(node.in_flight(2) == 2);
+}
+
+TEST_CASE("custody: retransmits after 2 x OWLT plus margin from the departure, doubling, until acknowledged") {
   ContactPlan plan;
   plan.AddContact(Contact{kT0, kT0 + std::chrono::hours(2), 1, 2, 100'000});
   plan.AddRange(clock::RangeEntry{kT0, kT0 + std::chrono::hours(2), 1, 2, seconds(10)});
@@ -269,12 +305,16 @@ TEST_CASE("custody: retransmits after 2 x OWLT plus margin, doubling, until ackn
   NodeOutput out = node.TakeOutput();
   REQUIRE(Transmits(out).size() == 1);
   CHECK(Transmits(out)[0].attempt == 0);
-  // 2 x 10 s + 2 s.
-  CHECK(node.NextDeadline() == kT0 + seconds(22));
-  node.OnTick(kT0 + seconds(22) - Duration(1));
+  // The bundle leaves after its transmission time at 100,000 B/s (2 ms for its 101 to 200 bytes).
+  const Duration tx = TxTime(Transmits(out)[0].bytes.size(), 100'000);
+  CHECK(tx == Duration(2));
+  // Departure + 2 x 10 s + 2 s.
+  CHECK(node.NextDeadline() == kT0 + tx + seconds(22));
+  node.OnTick(kT0 + tx + seconds(22) - Duration(1));
   REQUIRE(store.Commit());
   CHECK(Transmits(out = node.TakeOutput()).empty());
-  node.OnTick(kT0 + seconds(22));
+  const DtnTime first_timeout = kT0 + tx + seconds(22);
+  node.OnTick(first_timeout);
   REQUIRE(store.Commit());
   out = node.TakeOutput();
   std::vector<Transmit> t = Transmits(out);
@@ -282,18 +322,78 @@ TEST_CASE("custody: retransmits after 2 x OWLT plus margin, doubling, until ackn
   CHECK(t[0].id == id);
   CHECK(t[0].attempt == 1);
   CHECK(CountEvents(out.events, BundleEventKind::kRetransmitTimeout) == 1);
-  CHECK(node.NextDeadline() == kT0 + seconds(22 + 44));  // doubled
-  node.OnTick(kT0 + seconds(66));
+  const DtnTime second_timeout = first_timeout + TxTime(t[0].bytes.size(), 100'000) + seconds(44);  // doubled
+  CHECK(node.NextDeadline() == second_timeout);
+  node.OnTick(second_timeout);
   out = node.TakeOutput();
   REQUIRE(Transmits(out).size() == 1);
-  CHECK(node.NextDeadline() == kT0 + seconds(66 + 60));  // 88 s capped at 60 s
-  node.OnAcknowledged(2, id, kT0 + seconds(70));
+  // 88 s capped at 60 s.
+  CHECK(node.NextDeadline() == second_timeout + TxTime(Transmits(out)[0].bytes.size(), 100'000) + seconds(60));
+  node.OnAcknowledged(2, id, second_timeout + seconds(4));
   REQUIRE(store.Commit());
   out = node.TakeOutput();
   CHECK(CountEvents(out.events, BundleEventKind::kAcknowledged) == 1);
   CHECK(store.usage().bundles == 0);
   CHECK_FALSE(node.NextDeadline().has_value());
   CHECK(node.counters().retransmissions == 2);
+}
+
+TEST_CASE("custody: a bundle queued behind others on the link is not retransmitted before it leaves") {
+  // Five 2,000-byte bulk bundles handed to a 1,000 B/s link at once leave one after the other,
+  // about 2 s apart; the neighbour, 1 s away, acknowledges each as it arrives. The timeout is
+  // 2 x 1 s + 2 s = 4 s from each bundle's own departure, so none times out. (Counted from the
+  // hand-over, bundles 2 to 5 would all time out at 4 s, before some of them have even left.)
+  constexpr std::uint64_t kRate = 1000;
+  ContactPlan plan;
+  plan.AddContact(Contact{kT0, kT0 + std::chrono::hours(2), 1, 2, kRate});
+  plan.AddRange(clock::RangeEntry{kT0, kT0 + std::chrono::hours(2), 1, 2, seconds(1)});
+  MemoryBundleStore store;
+  NodeConfig c = Config(1);
+  c.plan = &plan;
+  c.retransmit_margin = seconds(2);
+  Node node(c, store);
+  for (std::uint8_t i = 0; i < 5; ++i) {
+    SendRequest r = Request(Eid::Ipn(2, 66), Priority::kBulk, i, std::chrono::hours(2));
+    r.payload.assign(2000, i);
+    REQUIRE(node.Send(r, kT0));
+  }
+  node.OnContactStart(2, kT0);
+  REQUIRE(store.Commit());
+  NodeOutput out = node.TakeOutput();
+  std::vector<Transmit> sent = Transmits(out);
+  REQUIRE(sent.size() == 5);
+  // Departures (bundle k has left once bundles 0..k have been transmitted) and acknowledgements.
+  std::vector<std::pair<DtnTime, BundleId>> acks;
+  DtnTime left = kT0;
+  for (const Transmit& t : sent) {
+    left += TxTime(t.bytes.size(), kRate);
+    acks.emplace_back(left + seconds(2), t.id);  // there and back
+  }
+  CHECK(acks.back().first - kT0 > seconds(10));  // the last one leaves long after a 4 s timeout
+  // The first deadline is the first bundle's departure + 4 s.
+  CHECK(node.NextDeadline() == acks.front().first + seconds(2));
+  // An expedited bundle handed over now waits for no bulk bundle: its timer starts after its own
+  // transmission only.
+  const BundleId urgent = node.Send(Request(Eid::Ipn(2, 1), Priority::kExpedited, 9), kT0 + Duration(10)).value();
+  REQUIRE(store.Commit());
+  out = node.TakeOutput();
+  REQUIRE(Transmits(out).size() == 1);
+  const Duration urgent_tx = TxTime(Transmits(out)[0].bytes.size(), kRate);
+  CHECK(node.NextDeadline() == kT0 + Duration(10) + urgent_tx + seconds(4));
+  node.OnAcknowledged(2, urgent, kT0 + Duration(10) + urgent_tx + seconds(2));
+  for (const auto& [at, id] : acks) {
+    node.OnTick(at - Duration(1));
+    REQUIRE(store.Commit());
+    out = node.TakeOutput();
+    CHECK(Transmits(out).empty());
+    CHECK(CountEvents(out.events, BundleEventKind::kRetransmitTimeout) == 0);
+    node.OnAcknowledged(2, id, at);
+    REQUIRE(store.Commit());
+    out = node.TakeOutput();
+  }
+  CHECK(node.counters().retransmissions == 0);
+  CHECK(node.counters().acknowledged == 6);
+  CHECK(store.usage().bundles == 0);
 }
 
 TEST_CASE("node: bundles expire during a partition and are never sent after") {

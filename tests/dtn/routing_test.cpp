@@ -269,6 +269,32 @@ TEST_CASE("routing: the router tries the contact graph, then static routes as co
   CHECK(plain->source == ics::dtn::RouteSource::kStatic);
 }
 
+TEST_CASE("routing: the router's NextHop is Decide's next hop, through the same cache") {
+  ContactPlan plan = RelayPlan();
+  ics::dtn::StaticRoutes statics;
+  statics.Set(3, 3);
+  statics.Set(8, 2);
+  for (auto fallback : {ics::dtn::StaticFallback::kWhenUnknownToPlan, ics::dtn::StaticFallback::kWhenNoRoute}) {
+    ics::dtn::Router deciding(1, &plan, statics, fallback);
+    ics::dtn::Router hopping(1, &plan, statics, fallback);
+    for (std::int64_t t : {0, 0, 100, 400, 999, 1000, 1001, 2500, 2600}) {
+      for (ics::clock::NodeNumber to : {1, 2, 3, 8, 9}) {
+        for (DtnTime expiry : {kNever, Ms(13'000), S(1000), S(3000)}) {
+          CAPTURE(t);
+          CAPTURE(to);
+          CAPTURE(expiry.millis());
+          const auto decision = deciding.Decide(to, S(t), 100, expiry);
+          const auto next = hopping.NextHop(to, S(t), 100, expiry);
+          REQUIRE(decision.has_value() == next.has_value());
+          if (next) CHECK(decision->next_hop == *next);
+        }
+      }
+    }
+    CHECK(deciding.cache_hits() == hopping.cache_hits());
+    CHECK(deciding.cache_misses() == hopping.cache_misses());
+  }
+}
+
 TEST_CASE("routing: the router's cache answers exactly what a fresh search would") {
   ContactPlan plan = RelayPlan();
   ics::dtn::Router router(1, &plan, {});
@@ -712,6 +738,54 @@ TEST_CASE("contact plan: RangeStateAt answers OwltAt and NextRangeChange at once
     const ContactPlan::RangeState state = plan.RangeStateAt(a, b, t);
     CHECK(state.owlt == plan.OwltAt(a, b, t));
     CHECK(state.next_change == plan.NextRangeChange(a, b, t));
+  }
+  // A contact's own pair index (built with the plan, kept through AddRange and AddContact) gives
+  // the same answers as the lookup by node numbers.
+  plan.AddContact(Contact{S(50), S(60), 5, 1, 1000});  // a pair without ranges
+  plan.AddRange({Ms(0), Ms(1'000'000), 2, 3, Duration(123)});
+  for (int q = 0; q < 3000; ++q) {
+    const std::size_t i = std::uniform_int_distribution<std::size_t>(0, plan.contacts().size() - 1)(rng);
+    const Contact& c = plan.contacts()[i];
+    const DtnTime t = Ms(std::uniform_int_distribution<std::int64_t>(-200'000, 3'000'000)(rng));
+    CAPTURE(i);
+    CAPTURE(t.millis());
+    const ContactPlan::RangeState by_pair = plan.RangeStateAt(c.from, c.to, t);
+    const ContactPlan::RangeState by_contact = plan.ContactRangeStateAt(i, t);
+    CHECK(by_contact.owlt == by_pair.owlt);
+    CHECK(by_contact.next_change == by_pair.next_change);
+  }
+}
+
+TEST_CASE("contact plan: contacts given in any order are sorted by sender, start, receiver, end, rate") {
+  // Many contacts share a sender and a start (one sender to many receivers at once, periods
+  // repeated): the order must be the full key's, whatever the input order.
+  std::mt19937_64 rng(5);
+  std::vector<Contact> contacts;
+  for (int i = 0; i < 4000; ++i) {
+    const auto from = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 4)(rng);
+    const auto to = std::uniform_int_distribution<ics::clock::NodeNumber>(1, 6)(rng);
+    const std::int64_t start = std::uniform_int_distribution<std::int64_t>(0, 30)(rng) * 100;
+    const std::int64_t length = std::uniform_int_distribution<std::int64_t>(1, 3)(rng) * 50;
+    const std::uint64_t rate = std::uniform_int_distribution<std::uint64_t>(1, 3)(rng) * 1000;
+    contacts.push_back(Contact{S(start), S(start + length), from, to, rate, i % 2 == 0 ? 1.0 : 0.5});
+  }
+  // Sorted runs first (a plan written period by period), then shuffled.
+  for (int shuffled = 0; shuffled < 2; ++shuffled) {
+    std::vector<Contact> input = contacts;
+    if (shuffled == 1) {
+      std::shuffle(input.begin(), input.end(), rng);
+    } else {
+      std::sort(input.begin(), input.begin() + 2000, [](const Contact& x, const Contact& y) {
+        return std::tie(x.from, x.start) < std::tie(y.from, y.start);
+      });
+    }
+    const ContactPlan plan(input, {});
+    std::vector<Contact> expected = contacts;
+    std::sort(expected.begin(), expected.end(), [](const Contact& x, const Contact& y) {
+      return std::tie(x.from, x.start, x.to, x.end, x.rate_bytes_per_s, x.confidence) <
+             std::tie(y.from, y.start, y.to, y.end, y.rate_bytes_per_s, y.confidence);
+    });
+    CHECK(plan.contacts() == expected);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -129,6 +130,10 @@ class ContactPlan {
     std::optional<DtnTime> next_change;  // NextRangeChange(a, b, t)
   };
   RangeState RangeStateAt(NodeNumber a, NodeNumber b, DtnTime t) const;
+  // RangeStateAt(c.from, c.to, t) for c = contacts()[contact_index], without looking the pair up
+  // (each contact knows its pair's ranges: a route search asks this for every contact it offers).
+  // REQUIRES: contact_index < contacts().size().
+  RangeState ContactRangeStateAt(std::size_t contact_index, DtnTime t) const;
 
   bool empty() const { return contacts_.empty() && ranges_.empty(); }
   // The earliest contact start and the latest contact end (nullopt without contacts).
@@ -159,10 +164,14 @@ class ContactPlan {
     std::size_t begin = 0;
     std::size_t end = 0;
   };
+  void SortContacts();  // by ContactKey (contact_plan.cpp)
   void ReindexContacts();
   void ReindexRanges();
+  void ReindexContactPairs();  // after either of the above
+  static RangeState RangeStateIn(std::span<const PairRange> pair, DtnTime t);
   const FromGroup* GroupOf(NodeNumber from) const;
   std::span<const PairRange> RangesOf(NodeNumber a, NodeNumber b) const;
+  std::uint32_t PairGroupIndex(NodeNumber a, NodeNumber b) const;  // kNoPair when no range
 
   std::vector<Contact> contacts_;
   // Parallel to contacts_: the largest end among the contacts of the same sender up to and
@@ -175,6 +184,9 @@ class ContactPlan {
   std::vector<clock::RangeEntry> ranges_;
   std::vector<PairRange> pair_ranges_;
   std::vector<PairGroup> pair_groups_;  // sorted by (lo, hi)
+  // Parallel to contacts_: the index in pair_groups_ of the contact's pair (kNoPair: no range).
+  static constexpr std::uint32_t kNoPair = std::numeric_limits<std::uint32_t>::max();
+  std::vector<std::uint32_t> contact_pair_;
   clock::RangeTable range_table_;
 };
 
@@ -194,6 +206,15 @@ std::expected<ContactPlan, PlanError> ParseContactPlan(std::string_view text, st
 
 // Reads and parses a plan file (at most kPlanFileBytesMax bytes). Errors name the path.
 std::expected<ContactPlan, PlanError> LoadContactPlan(const std::filesystem::path& path, DtnTime plan_epoch);
+
+// What ParseContactPlan reads, in the text's order, before it builds the plan: for a caller that
+// adds entries of its own (the replayer's orbital ranges) and then builds the plan once.
+struct PlanEntries {
+  std::vector<Contact> contacts;
+  std::vector<clock::RangeEntry> ranges;
+};
+std::expected<PlanEntries, PlanError> ParseContactPlanEntries(std::string_view text, std::string_view source_name,
+                                                              DtnTime plan_epoch);
 
 // The light-time and contact-wait bounds of the path between a and b over the departure
 // interval [from, to], for the clock/ TimeoutPolicy. Computed from the earliest-arrival routes

@@ -16,13 +16,22 @@
 // calls OnTick when it fires (calling OnTick early or late is harmless).
 //
 // Custody. A bundle transmitted to a neighbour stays stored, counted "in flight" to that
-// neighbour, until the neighbour acknowledges it (then it is deleted: kAcknowledged). At most
-// config.window_per_neighbour bundles (and, if set, config.window_bytes_per_neighbour encoded
-// bytes) are in flight per neighbour, so back-pressure stays in the store. Retransmission
+// neighbour, until the neighbour acknowledges it (then it is deleted: kAcknowledged). A bundle is
+// sent only while fewer than config.window_per_neighbour bundles (and, if set, fewer than
+// config.window_bytes_per_neighbour encoded bytes) of its own or a more urgent priority are in
+// flight to that neighbour, so back-pressure stays in the store and bulk bundles in flight never
+// hold an expedited one back (at most 3 windows are in flight, one per class). Retransmission
 // timeout of the n-th transmission (n = 0, 1, ...) of a bundle to neighbour N:
-//     base    = 2 x OWLT(self, N, at the send time) + config.retransmit_margin
-//     timeout = min(base x 2^n, config.retransmit_cap)
-// where OWLT is the contact plan's range (ContactPlan::OwltAt), else config.owlt_if_no_range.
+//     base     = 2 x OWLT(self, N, at the departure) + config.retransmit_margin
+//     timeout  = min(base x 2^n, config.retransmit_cap)
+//     deadline = departure + timeout
+// where OWLT is the contact plan's range (ContactPlan::OwltAt), else config.owlt_if_no_range, and
+// the departure is when the bundle is expected to have left: the link sends one bundle at a time
+// at the rate of the plan's contact open now, so a bundle handed to it leaves after the bundles
+// handed to it before that are at least as urgent (less urgent ones wait behind it), plus its own
+// transmission time (encoded size / rate, rounded up to the ms). The expected backlog is reset at
+// every contact start and end. Without a plan, or without a contact in it now, the departure is
+// the Transmit action's time.
 // On timeout the bundle is queued again in its place (priority, age) and re-sent by the normal
 // dispatch: a retry never overtakes a more urgent bundle. A contact end puts that neighbour's
 // in-flight bundles back in the queue at once (their backoff counts are kept). Acknowledgements
@@ -70,6 +79,7 @@
 // Not thread-safe: one driver owns it. The store (and plan, if any) must outlive the node.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -198,6 +208,13 @@ class Node {
     NodeNumber neighbour = 0;
     clock::DtnTime deadline;
     std::uint64_t bytes = 0;
+    Priority priority = Priority::kNormal;
+  };
+  static constexpr std::size_t kPriorities = 3;  // indexed by Priority (kBulk = 0)
+  // In flight to one neighbour, per priority.
+  struct Window {
+    std::array<std::size_t, kPriorities> count{};
+    std::array<std::uint64_t, kPriorities> bytes{};
   };
 
   void Advance(clock::DtnTime now);  // aborts if time goes backwards
@@ -208,9 +225,11 @@ class Node {
   void CheckTimeouts(clock::DtnTime now);
   void Dispatch(clock::DtnTime now);
   void FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations, clock::DtnTime now);
-  // True when `more` bytes would exceed config.window_bytes_per_neighbour (never when nothing is
-  // in flight to `neighbour`).
-  bool BytesWindowFull(NodeNumber neighbour, std::uint64_t more) const;
+  // Bundles in flight to `neighbour` of `priority` or a more urgent one.
+  std::size_t InFlightFrom(NodeNumber neighbour, Priority priority) const;
+  // True when `more` bytes of `priority` would exceed config.window_bytes_per_neighbour with the
+  // bytes in flight of that priority or a more urgent one (never when none is in flight).
+  bool BytesWindowFull(NodeNumber neighbour, Priority priority, std::uint64_t more) const;
   std::optional<NodeNumber> NextHop(const StoredBundleInfo& info, clock::DtnTime now);
   void TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, clock::DtnTime now);
   // `decoded`: the bundle, when the caller has just decoded it (it is moved from).
@@ -221,6 +240,10 @@ class Node {
   void KeepFresh(const StoredBundleInfo& info, Bundle bundle);
   void DropFresh(std::uint64_t seq);
   clock::Duration RetransmitTimeout(NodeNumber neighbour, std::uint32_t attempt, clock::DtnTime now) const;
+  // When a bundle of `size_bytes` handed to the link to `neighbour` now is expected to have left
+  // (the custody timer starts then); records it in link_backlog_.
+  clock::DtnTime ExpectedDeparture(NodeNumber neighbour, Priority priority, std::uint64_t size_bytes,
+                                   clock::DtnTime now);
   void StoreFailed(const storage::Error& error, const std::optional<BundleId>& id, clock::DtnTime now);
   void Event(BundleEventKind kind, clock::DtnTime now, const std::optional<BundleId>& id,
              std::optional<NodeNumber> neighbour = std::nullopt, RefusalReason reason = RefusalReason::kNone,
@@ -234,9 +257,15 @@ class Node {
   // Custody and delivery state, keyed by StoredBundleInfo::store_seq (unique per stored bundle).
   std::unordered_map<std::uint64_t, InFlight> in_flight_;
   std::set<std::pair<std::int64_t, std::uint64_t>> deadlines_;  // (deadline ms, seq) of in_flight_
-  std::unordered_map<NodeNumber, std::size_t> in_flight_count_;
-  std::unordered_map<NodeNumber, std::uint64_t> in_flight_bytes_;
+  std::unordered_map<NodeNumber, Window> windows_;  // of in_flight_, per neighbour
   std::unordered_map<std::uint64_t, std::uint32_t> attempts_;  // transmissions so far
+  // Per neighbour, per priority (indexed by Priority): when the link is expected to be free for a
+  // bundle of that class, given what was handed to it since its contact started.
+  struct LinkBacklog {
+    static constexpr clock::DtnTime kLongAgo = clock::DtnTime::FromMillis(-(INT64_MAX / 4));
+    std::array<clock::DtnTime, kPriorities> free_at{kLongAgo, kLongAgo, kLongAgo};
+  };
+  std::unordered_map<NodeNumber, LinkBacklog> link_backlog_;
   std::unordered_map<std::uint64_t, BundleId> ids_;            // of bundles transmitted
   std::unordered_set<std::uint64_t> delivering_;               // Deliver issued in this run
   // Bundles accepted for forwarding and not yet transmitted, decoded: the dispatch sends them
@@ -250,6 +279,8 @@ class Node {
   std::unordered_map<std::uint64_t, Fresh> fresh_;
   std::uint64_t fresh_bytes_ = 0;
   bool dispatch_pending_ = false;
+  std::vector<NodeNumber> scratch_with_room_;           // Dispatch's, kept for its capacity
+  std::vector<StoredBundleInfo> scratch_candidates_;    // FillWindow's, likewise
   clock::DtnTime now_;
   std::uint64_t next_sequence_ = 0;
   NodeOutput output_;

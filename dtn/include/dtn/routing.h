@@ -188,8 +188,11 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
 class PathBoundsCache {
  public:
   static constexpr std::size_t kStepsMax = 100'000;
-  void Clear() { steps_.clear(); }
-  std::size_t size() const { return steps_.size(); }
+  void Clear() {
+    paths_.clear();
+    size_ = 0;
+  }
+  std::size_t size() const { return size_; }
   std::uint64_t hits() const { return hits_; }
   std::uint64_t misses() const { return misses_; }
 
@@ -197,12 +200,11 @@ class PathBoundsCache {
   friend std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan&, NodeNumber,
                                                                          NodeNumber, DtnTime, DtnTime,
                                                                          std::uint64_t, PathBoundsCache&);
-  struct Key {
+  struct Path {
     NodeNumber source = 0;
     NodeNumber destination = 0;
     std::uint64_t size_bytes = 0;
-    std::int64_t departure_ms = 0;
-    auto operator<=>(const Key&) const = default;
+    auto operator<=>(const Path&) const = default;
   };
   struct Step {
     bool found = false;  // false: no route at this departure
@@ -211,7 +213,14 @@ class PathBoundsCache {
     Duration delay{0};   // arrival - departure
     DtnTime latest;      // LatestDeparture (not below the departure)
   };
-  std::map<Key, Step> steps_;
+  struct Entry {
+    std::int64_t departure_ms = 0;
+    Step step;
+  };
+  // Per path, its steps sorted by departure (a sweep appends them in that order; a later sweep
+  // drops the ones before its start): a binary search or a walk instead of a tree per step.
+  std::map<Path, std::vector<Entry>> paths_;
+  std::size_t size_ = 0;  // steps in paths_
   RouteWorkspace workspace_;
   std::uint64_t hits_ = 0;
   std::uint64_t misses_ = 0;
@@ -283,6 +292,10 @@ class Router {
   std::optional<RoutingDecision> Decide(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
                                         DtnTime expiry, const RouteOptions& options = {});
 
+  // Decide(destination, now, size_bytes, expiry)'s next hop (same answer, same cache), without
+  // copying the route out: the node's dispatch asks this for every queued bundle it looks at.
+  std::optional<NodeNumber> NextHop(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry);
+
   std::uint64_t cache_hits() const { return cache_hits_; }
   std::uint64_t cache_misses() const { return cache_misses_; }
 
@@ -304,6 +317,9 @@ class Router {
   };
   std::optional<Route> Cgr(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry,
                            const RouteOptions& options);
+  // Cgr with the default options: the cached (or newly searched and cached) route, valid until
+  // the next call; null when there is none before `expiry`.
+  const Route* CachedRoute(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry);
   bool PlanKnows(NodeNumber destination) const { return plan_->HasContactsTo(destination); }
 
   NodeNumber local_;
