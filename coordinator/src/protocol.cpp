@@ -9,23 +9,36 @@
 //    a class name or a count of its own.
 // Every archive_exception, stream failure and field check becomes a ProtocolError naming the
 // message and the field being read.
+//
+// The archives are our own (TextWriter, TextReader below) on Boost.Serialization's text archive
+// base classes (basic_text_oarchive / basic_text_iarchive: Boost's delimiters, class versions and
+// tracking records), so the bytes are exactly those of boost::archive::text_oarchive with
+// no_header. What they replace is the stream layer: Boost's text primitives go through
+// std::ostream / std::istream and build a std::locale (with a codecvt facet) for every archive,
+// which cost more than the rest of a message's encoding; ours format numbers with std::to_chars
+// into the output bytes and parse them with std::from_chars from the input span. The reader is
+// also stricter than istream's number parsing: digits with an optional '-' (signed fields only),
+// no '+', no value out of the field's range; tokens separated by white space as before.
 #include "coordinator/protocol.h"
 
 #include <fmt/format.h>
 
 #include <boost/archive/archive_exception.hpp>
-#include <boost/archive/text_iarchive.hpp>
-#include <boost/archive/text_oarchive.hpp>
+#include <boost/archive/basic_archive.hpp>
+#include <boost/archive/basic_text_iarchive.hpp>
+#include <boost/archive/basic_text_oarchive.hpp>
+#include <boost/archive/impl/basic_text_iarchive.ipp>
+#include <boost/archive/impl/basic_text_oarchive.ipp>
+#include <boost/serialization/item_version_type.hpp>
 #include <boost/serialization/level.hpp>
 #include <boost/serialization/tracking.hpp>
 #include <boost/serialization/version.hpp>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <limits>
-#include <spanstream>
-#include <sstream>
 #include <type_traits>
 
 // Version 1 of every message; tracking off (no message is ever serialized through a pointer).
@@ -67,33 +80,206 @@ struct FieldError : std::exception {
   std::string message;
 };
 
-// Attached to the input archive (Boost's helper mechanism) so the field loaders can see the
-// stream, how much of it is left, and which field is being read (for error messages).
+class TextReader;
+
+// What the field loaders need to name where an error is: the message and field being read, and
+// the reader (for the offset). It lives in Decode's frame, so the catch handlers can still name the
+// field after the archive is gone.
 struct DecodeContext {
-  std::istream* is = nullptr;
+  const TextReader* reader = nullptr;
   std::size_t total = 0;
   std::string_view message = "envelope";
   std::string_view field = "type";
 
-  std::size_t Offset() const {
-    if (is == nullptr || !*is) return total;
-    const auto pos = is->tellg();
-    return pos < 0 ? total : static_cast<std::size_t>(pos);
-  }
+  std::size_t Offset() const;
   std::string Where() const { return fmt::format("{}.{}", message, field); }
 };
-// The helper Boost stores is only a pointer: the context itself lives in Decode's frame, so the
-// catch handlers can still name the field after the archive (and its helpers) is gone.
-struct DecodeContextRef {
-  DecodeContext* context = nullptr;
+
+bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+// The type a Boost framework value (class_id_type, version_type, tracking_type ...) is written as:
+// the one it converts to (their base_type, private in Boost's classes).
+template <class T>
+struct WireInt;
+template <>
+struct WireInt<boost::archive::tracking_type> {
+  using type = bool;
 };
-int kDecodeContextId = 0;  // its address identifies the helper
+template <>
+struct WireInt<boost::archive::version_type> {
+  using type = std::uint_least32_t;
+};
+template <>
+struct WireInt<boost::archive::class_id_type> {
+  using type = std::int_least16_t;
+};
+template <>
+struct WireInt<boost::archive::class_id_reference_type> {
+  using type = std::int_least16_t;
+};
+template <>
+struct WireInt<boost::archive::object_id_type> {
+  using type = std::uint_least32_t;
+};
+template <>
+struct WireInt<boost::archive::object_reference_type> {
+  using type = std::uint_least32_t;
+};
+template <>
+struct WireInt<boost::serialization::library_version_type> {
+  using type = std::uint_least16_t;
+};
+template <>
+struct WireInt<boost::serialization::item_version_type> {
+  using type = unsigned int;
+};
+
+// Boost's text_oarchive with no_header, byte for byte, writing into a byte vector: the base class
+// (basic_text_oarchive) writes the delimiters and Boost's class records; this class writes the
+// primitives as text_oarchive_impl and basic_text_oprimitive do (numbers in decimal, bool as 0/1,
+// a string as "<size> <bytes>"), without a stream or a locale.
+class TextWriter : public boost::archive::basic_text_oarchive<TextWriter> {
+ public:
+  explicit TextWriter(std::vector<std::uint8_t>& out)
+      : boost::archive::basic_text_oarchive<TextWriter>(boost::archive::no_header), out_(out) {}
+  void put(char c) { out_.push_back(static_cast<std::uint8_t>(c)); }
+  void save_binary(const void*, std::size_t) { std::abort(); }  // no message has binary fields
+
+ private:
+  friend class boost::archive::detail::interface_oarchive<TextWriter>;
+  friend class boost::archive::basic_text_oarchive<TextWriter>;
+  friend class boost::archive::save_access;
+
+  template <class T>
+  void save(const T& t) {
+    this->newtoken();
+    if constexpr (std::is_same_v<T, bool>) {
+      put(t ? '1' : '0');
+    } else if constexpr (std::is_same_v<T, char> || std::is_same_v<T, signed char>) {
+      Number(static_cast<short>(t));  // Boost writes characters as small integers
+    } else if constexpr (std::is_same_v<T, unsigned char>) {
+      Number(static_cast<unsigned short>(t));
+    } else if constexpr (std::is_integral_v<T>) {
+      Number(t);
+    } else {
+      using W = typename WireInt<T>::type;
+      if constexpr (std::is_same_v<W, bool>) {
+        put(static_cast<bool>(t) ? '1' : '0');
+      } else {
+        Number(static_cast<W>(t));
+      }
+    }
+  }
+  void save(const std::string& s) {
+    save(s.size());
+    this->newtoken();
+    out_.insert(out_.end(), s.begin(), s.end());
+  }
+  template <class Int>
+  void Number(Int value) {
+    char buf[24];
+    const auto result = std::to_chars(buf, buf + sizeof buf, value);
+    out_.insert(out_.end(), buf, result.ptr);
+  }
+
+  std::vector<std::uint8_t>& out_;
+};
+
+// Reads what TextWriter (or Boost's own text_oarchive, no_header) wrote, from a span. Every
+// failure throws FieldError naming the field being read (DecodeContext).
+class TextReader : public boost::archive::basic_text_iarchive<TextReader> {
+ public:
+  TextReader(std::span<const char> in, DecodeContext& context)
+      : boost::archive::basic_text_iarchive<TextReader>(boost::archive::no_header),
+        in_(in),
+        context_(context) {}
+  DecodeContext& context() { return context_; }
+  std::size_t offset() const { return pos_; }
+  std::size_t remaining() const { return in_.size() - pos_; }
+  // The next byte, if any (no white space is skipped).
+  std::optional<char> Get() {
+    if (pos_ >= in_.size()) return std::nullopt;
+    return in_[pos_++];
+  }
+  // The next n raw bytes. REQUIRES: n <= remaining().
+  std::string_view Take(std::size_t n) {
+    const std::string_view view(in_.data() + pos_, n);
+    pos_ += n;
+    return view;
+  }
+  // Skips white space; true when nothing else is left.
+  bool AtEnd() {
+    while (pos_ < in_.size() && IsSpace(in_[pos_])) ++pos_;
+    return pos_ >= in_.size();
+  }
+  void load_binary(void*, std::size_t) { Fail("binary data is not part of the protocol"); }
+
+ private:
+  friend class boost::archive::detail::interface_iarchive<TextReader>;
+  friend class boost::archive::basic_text_iarchive<TextReader>;
+  friend class boost::archive::load_access;
+
+  [[noreturn]] void Fail(std::string_view what) const {
+    throw FieldError(ProtocolError::Kind::kMalformed,
+                     fmt::format("{}: {} at offset {}", context_.Where(), what, pos_));
+  }
+  template <class Int>
+  void Number(Int& value) {
+    AtEnd();
+    const char* first = in_.data() + pos_;
+    const char* last = in_.data() + in_.size();
+    if (first == last) Fail("input ends where a number was expected");
+    const auto result = std::from_chars(first, last, value);
+    if (result.ec == std::errc::result_out_of_range) Fail("number out of range");
+    if (result.ec != std::errc{}) Fail("no number");
+    pos_ += static_cast<std::size_t>(result.ptr - first);
+  }
+  template <class T>
+  void load(T& t) {
+    if constexpr (std::is_same_v<T, bool>) {
+      LoadBool(t);
+    } else if constexpr (std::is_same_v<T, char> || std::is_same_v<T, signed char>) {
+      short v = 0;
+      Number(v);
+      if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) Fail("number out of range");
+      t = static_cast<T>(v);
+    } else if constexpr (std::is_same_v<T, unsigned char>) {
+      unsigned short v = 0;
+      Number(v);
+      if (v > std::numeric_limits<T>::max()) Fail("number out of range");
+      t = static_cast<T>(v);
+    } else if constexpr (std::is_integral_v<T>) {
+      Number(t);
+    } else {
+      using W = typename WireInt<T>::type;
+      W& w = t;  // Boost's framework types convert to a reference to their value
+      if constexpr (std::is_same_v<W, bool>) {
+        LoadBool(w);
+      } else {
+        Number(w);
+      }
+    }
+  }
+  void LoadBool(bool& b) {
+    unsigned v = 0;
+    Number(v);
+    if (v > 1) Fail("not 0 or 1");
+    b = v == 1;
+  }
+  // Only a class name would be read as a whole string (never in this protocol); Str() reads the
+  // message's strings with its bounds.
+  void load(std::string&) { Fail("a class name is not part of the protocol"); }
+
+  std::span<const char> in_;
+  std::size_t pos_ = 0;
+  DecodeContext& context_;
+};
+
+std::size_t DecodeContext::Offset() const { return reader == nullptr ? total : reader->offset(); }
 
 template <class Archive>
 DecodeContext& Context(Archive& ar) {
-  DecodeContext* context = ar.template get_helper<DecodeContextRef>(&kDecodeContextId).context;
-  if (context == nullptr) std::abort();  // Decode attaches it before reading anything
-  return *context;
+  return ar.context();
 }
 
 // --- field codecs ------------------------------------------------------------------------------
@@ -125,24 +311,18 @@ void Str(Archive& ar, std::string& value, std::size_t max_bytes, std::string_vie
           ProtocolError::Kind::kFieldTooLarge,
           fmt::format("{}: length {} exceeds the limit of {} bytes", ctx.Where(), size, max_bytes));
     }
-    std::istream& is = *ctx.is;
-    if (is.get() != ' ') {
+    if (ar.Get() != ' ') {
       throw FieldError(
           ProtocolError::Kind::kMalformed,
           fmt::format("{}: no separator after the length at offset {}", ctx.Where(), ctx.Offset()));
     }
-    const std::size_t offset = ctx.Offset();
-    const std::size_t remaining = ctx.total - std::min(offset, ctx.total);
-    if (size > remaining) {
+    if (size > ar.remaining()) {
       throw FieldError(
           ProtocolError::Kind::kMalformed,
           fmt::format("{}: length {} runs past the end of the input ({} bytes left at offset {})",
-                      ctx.Where(), size, remaining, offset));
+                      ctx.Where(), size, ar.remaining(), ctx.Offset()));
     }
-    value.resize(size);  // bounded by max_bytes and by the input itself
-    if (size > 0 && !is.read(value.data(), static_cast<std::streamsize>(size))) {
-      throw FieldError(ProtocolError::Kind::kMalformed, fmt::format("{}: truncated", ctx.Where()));
-    }
+    value.assign(ar.Take(size));  // bounded by max_bytes and by the input itself
   }
 }
 
@@ -317,7 +497,7 @@ static_assert(std::size(kNames) == std::variant_size_v<Message>);
 
 // Reads the alternative with index `index` (already checked < variant size).
 template <std::size_t I = 0>
-void LoadAlternative(boost::archive::text_iarchive& ar, std::size_t index, Message& out) {
+void LoadAlternative(TextReader& ar, std::size_t index, Message& out) {
   if constexpr (I < std::variant_size_v<Message>) {
     if (index == I) {
       std::variant_alternative_t<I, Message> message;
@@ -395,21 +575,17 @@ Header& HeaderOf(Message& message) {
 }
 
 std::vector<std::uint8_t> Encode(const Message& message) {
-  std::ostringstream os;
-  os.imbue(std::locale::classic());
-  os.write(kMagic, sizeof kMagic);
-  os.put(static_cast<char>(kFormatVersion));
-  {
-    boost::archive::text_oarchive ar(os, boost::archive::no_header);
-    const std::uint32_t type = static_cast<std::uint32_t>(message.index());
-    ar << type;
-    std::visit([&ar](const auto& m) { ar << m; }, message);
-    const std::uint32_t end = kEndMark;
-    ar << end;
-  }
-  std::string text = std::move(os).str();
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-  return std::vector<std::uint8_t>(text.begin(), text.end());
+  std::vector<std::uint8_t> out;
+  out.reserve(128);
+  out.insert(out.end(), kMagic, kMagic + sizeof kMagic);
+  out.push_back(kFormatVersion);
+  TextWriter ar(out);
+  const std::uint32_t type = static_cast<std::uint32_t>(message.index());
+  ar << type;
+  std::visit([&ar](const auto& m) { ar << m; }, message);
+  const std::uint32_t end = kEndMark;
+  ar << end;
+  return out;
 }
 
 std::expected<Message, ProtocolError> Decode(std::span<const std::uint8_t> bytes) {
@@ -429,15 +605,12 @@ std::expected<Message, ProtocolError> Decode(std::span<const std::uint8_t> bytes
                          static_cast<unsigned>(bytes[3]), static_cast<unsigned>(kFormatVersion))));
   }
   const auto body = bytes.subspan(kPrefixBytes);
-  std::ispanstream is(std::span<const char>(reinterpret_cast<const char*>(body.data()), body.size()));
-  is.imbue(std::locale::classic());
   DecodeContext context;
-  context.is = &is;
   context.total = body.size();
   DecodeContext* const ctx = &context;
   try {
-    boost::archive::text_iarchive ar(is, boost::archive::no_header);
-    ar.get_helper<DecodeContextRef>(&kDecodeContextId).context = ctx;
+    TextReader ar(std::span<const char>(reinterpret_cast<const char*>(body.data()), body.size()), context);
+    context.reader = &ar;
     std::uint32_t type = 0;
     ar >> type;
     if (type >= std::variant_size_v<Message>) {
@@ -456,12 +629,10 @@ std::expected<Message, ProtocolError> Decode(std::span<const std::uint8_t> bytes
                fmt::format("{}: end mark {} is not {} (truncated or damaged)", kNames[type], end, kEndMark)));
     }
     // Nothing but white space may follow the message.
-    for (int c = is.get(); c != std::char_traits<char>::eof(); c = is.get()) {
-      if (!std::isspace(c)) {
-        return std::unexpected(
-            Fail(Kind::kMalformed, fmt::format("{}: trailing bytes after the message at offset {}",
-                                               kNames[type], kPrefixBytes + ctx->Offset() - 1)));
-      }
+    if (!ar.AtEnd()) {
+      return std::unexpected(
+          Fail(Kind::kMalformed, fmt::format("{}: trailing bytes after the message at offset {}",
+                                             kNames[type], kPrefixBytes + ar.offset())));
     }
     // Names must be what ParseResourceName accepts: they become database keys and log text.
     const ResourceName& name = HeaderOf(message).resource;

@@ -3,7 +3,9 @@
 //
 // Wire form: the 4 bytes "ICS" + format version (1), then a Boost.Serialization text archive
 // (without Boost's own header) holding the message type (its index in Message: append new types,
-// never reorder), the message, and an end mark (so a message cut short never decodes). Text
+// never reorder), the message, and an end mark (so a message cut short never decodes). The codec
+// writes and reads it with its own archive classes on Boost's text archive bases (protocol.cpp):
+// the bytes are those boost::archive::text_oarchive writes, minus its trailing newline. Text
 // archives are portable across endianness and word size; every message class carries a
 // BOOST_CLASS_VERSION so later builds read older messages. Durations and DTN times travel as
 // int64 milliseconds. Bytes from the network are untrusted: Decode() refuses input over
