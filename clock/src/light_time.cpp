@@ -53,13 +53,30 @@ struct Vec2 {
   double y;
 };
 
-Vec2 OnOrbit(const Orbit& o, std::int64_t dtn_ms) {
+double AngleOnOrbit(const Orbit& o, std::int64_t dtn_ms) {
   // Reduce to a fraction of a revolution before going to radians so precision does not decay
   // with the distance from J2000.
   const double revolutions = static_cast<double>(dtn_ms) / kMsPerDay / o.period_days;
   const double fraction = revolutions - std::floor(revolutions);
-  const double angle = (o.mean_longitude_j2000_deg / 360.0 + fraction) * kTwoPi;
+  return (o.mean_longitude_j2000_deg / 360.0 + fraction) * kTwoPi;
+}
+
+Vec2 OnOrbit(const Orbit& o, std::int64_t dtn_ms) {
+  const double angle = AngleOnOrbit(o, dtn_ms);
   return Vec2{o.radius_km * std::cos(angle), o.radius_km * std::sin(angle)};
+}
+
+// The heliocentric orbit of a body that has one of its own (not the Moon).
+const Orbit* SunOrbit(Body body) {
+  switch (body) {
+    case Body::kEarth:
+      return &kEarthOrbit;
+    case Body::kMars:
+      return &kMarsOrbit;
+    case Body::kMoon:
+      return nullptr;
+  }
+  return nullptr;
 }
 
 // Heliocentric position in km.
@@ -111,6 +128,15 @@ bool IsEarthMoon(Body a, Body b) {
 double DistanceKm(Body a, Body b, std::int64_t dtn_ms) {
   if (a == b) return 0.0;
   if (IsEarthMoon(a, b)) return kMoonOrbit.radius_km;  // exactly, on a circular orbit
+  if (const Orbit *oa = SunOrbit(a), *ob = SunOrbit(b); oa != nullptr && ob != nullptr) {
+    // Two circular heliocentric orbits: the law of cosines, one cosine instead of a sine and a
+    // cosine per body (the Bound of a year-long plan evaluates this about a million times). The
+    // distance never falls below 0.5 AU against radii of 1 and 1.5 AU, so the subtraction keeps
+    // about 15 significant digits (within a micrometre, against the 5 ms widening of Bound).
+    const double ra = oa->radius_km, rb = ob->radius_km;
+    const double cos_between = std::cos(AngleOnOrbit(*oa, dtn_ms) - AngleOnOrbit(*ob, dtn_ms));
+    return std::sqrt(std::max(0.0, ra * ra + rb * rb - 2.0 * ra * rb * cos_between));
+  }
   const Vec2 pa = Position(a, dtn_ms);
   const Vec2 pb = Position(b, dtn_ms);
   // Coordinates are below 3e8 km, so the squares cannot overflow: plain sqrt, not hypot (which

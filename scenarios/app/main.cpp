@@ -1,5 +1,6 @@
 // ics-replay: replay mission latency scenarios deterministically and check safety. Parses options
 // and calls the library (scenarios/replay.h); see scenarios/README.md for the commands.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -201,6 +202,12 @@ int Bench(const std::string& file, int rovers, int days, std::uint64_t seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Blocks of 128 KiB or more (route search workspaces: arrays the size of the plan per node,
+  // built again at every crash or wake) always come straight from mmap, so calloc hands out fresh
+  // zero pages instead of clearing recycled heap memory. glibc starts at this threshold but raises
+  // it to the size of the largest mmapped block freed (the setup frees plan-sized vectors), after
+  // which such callocs memset megabytes each (about 3 % of a year-long replay's instructions).
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);
   CLI::App app{"ics-replay: deterministic replay of mission latency scenarios with a safety checker"};
   app.require_subcommand(1);
 

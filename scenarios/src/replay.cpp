@@ -316,6 +316,39 @@ class Engine {
   ReplayResult r_;
 };
 
+// The indices of `events` ordered by time, equal times in index order: a least-significant-digit
+// radix sort of the times' offsets from the earliest (11 bits a pass, as many passes as the
+// spread needs: 4 for a year in ms), linear in the number of events where a comparison sort of
+// the year's few hundred thousand link changes was a visible part of the setup.
+std::vector<std::size_t> StableOrderByTime(const std::vector<Event>& events) {
+  constexpr unsigned kBits = 11;
+  constexpr std::size_t kBuckets = std::size_t{1} << kBits;
+  std::vector<std::size_t> order(events.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (events.size() < 2) return order;
+  std::int64_t lo = events[0].at.millis(), hi = lo;
+  for (const Event& e : events) {
+    lo = std::min(lo, e.at.millis());
+    hi = std::max(hi, e.at.millis());
+  }
+  const std::uint64_t spread = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
+  std::vector<std::size_t> next(events.size());
+  std::vector<std::size_t> count(kBuckets);
+  for (unsigned shift = 0; shift < 64 && (spread >> shift) != 0; shift += kBits) {
+    auto digit = [&](std::size_t i) {
+      const std::uint64_t offset = static_cast<std::uint64_t>(events[i].at.millis()) - static_cast<std::uint64_t>(lo);
+      return static_cast<std::size_t>((offset >> shift) & (kBuckets - 1));
+    };
+    std::fill(count.begin(), count.end(), 0);
+    for (std::size_t i : order) ++count[digit(i)];
+    std::size_t sum = 0;
+    for (std::size_t& c : count) sum += std::exchange(c, sum);
+    for (std::size_t i : order) next[count[digit(i)]++] = i;
+    order.swap(next);
+  }
+  return order;
+}
+
 std::expected<std::size_t, std::string> Engine::NodeIndex(const std::string& name, std::string_view what) const {
   for (const auto& n : nodes_) {
     if (n->spec->name == name) return n->index;
@@ -369,10 +402,15 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
   }
 
   // The plan (+ orbital ranges).
-  auto parsed = dtn::ParseContactPlan(s_.plan_text, s_.plan_source.empty() ? s_.source + ":plan" : s_.plan_source, start);
+  // The plan is built once, after the orbital ranges are added (the parse's own entries, not a
+  // plan built from them and copied).
+  auto parsed =
+      dtn::ParseContactPlanEntries(s_.plan_text, s_.plan_source.empty() ? s_.source + ":plan" : s_.plan_source, start);
   if (!parsed) return std::unexpected(parsed.error().ToString());
-  std::vector<dtn::Contact> contacts = parsed->contacts();
-  std::vector<clock::RangeEntry> ranges = parsed->ranges();
+  std::vector<dtn::Contact> contacts = std::move(parsed->contacts);
+  std::vector<clock::RangeEntry> ranges = std::move(parsed->ranges);
+  std::optional<DtnTime> last_end;
+  for (const auto& c : contacts) last_end = last_end ? std::max(*last_end, c.end) : c.end;
   std::set<std::pair<std::size_t, std::size_t>> pairs;
   for (const auto& c : contacts) {
     auto f = by_id_.find(c.from), t = by_id_.find(c.to);
@@ -386,7 +424,7 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     }
     const Duration step = std::max<Duration>(s_.orbital_range_step, std::chrono::minutes(1));
     std::set<std::pair<NodeNumber, NodeNumber>> done;
-    const DtnTime horizon = std::max(end_, parsed->LastEnd().value_or(end_)) + std::chrono::hours(48);
+    const DtnTime horizon = std::max(end_, last_end.value_or(end_)) + std::chrono::hours(48);
     // The bounds depend only on the two bodies: computed once per pair of bodies (the orbital
     // model's sampling is the costly part of a long scenario's setup), reused for every node pair.
     std::map<std::pair<clock::Body, clock::Body>, std::vector<std::optional<clock::OwltBound>>> by_bodies;
@@ -646,16 +684,12 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     Push({.at = start + s_.replays[k].replay_at, .kind = Ev::kReplayInject, .node = *i, .other = k});
   }
 
-  // Sorted by (at, seq) through 16-byte keys, then placed: seq grows with the push order, i.e.
-  // the index, so (at, index) is the same order without moving whole events while sorting.
+  // Sorted by (at, seq), then placed: seq grows with the push order, i.e. the index, so a stable
+  // sort of the indices by `at` alone is the same order, without moving whole events meanwhile.
   {
-    std::vector<std::pair<std::int64_t, std::size_t>> keys;
-    keys.reserve(setup_events_.size());
-    for (std::size_t i = 0; i < setup_events_.size(); ++i) keys.emplace_back(setup_events_[i].at.millis(), i);
-    std::sort(keys.begin(), keys.end());
     std::vector<Event> sorted;
     sorted.reserve(setup_events_.size());
-    for (const auto& [at_ms, i] : keys) sorted.push_back(setup_events_[i]);
+    for (std::size_t i : StableOrderByTime(setup_events_)) sorted.push_back(setup_events_[i]);
     setup_events_ = std::move(sorted);
   }
   in_setup_ = false;
