@@ -107,6 +107,11 @@ std::expected<void, std::string> NodeDaemon::Init() {
   const std::string store_path = (std::filesystem::path(o.data_dir) / "bundles.db").string();
   auto store = SqliteBundleStore::Open(store_path, store_options);
   if (!store) return std::unexpected(store.error().message);
+  // Bundles whose segment bytes are missing or short stay stored (the rest of the store is
+  // intact); an operator must hear of them before a read fails.
+  for (const std::string& line : (*store)->damaged()) {
+    std::fprintf(stderr, "%s: %s: damaged stored bundle: %s\n", o.name.c_str(), store_path.c_str(), line.c_str());
+  }
   store_ = std::move(*store);
 
   NodeConfig config;
