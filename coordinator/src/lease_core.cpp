@@ -686,8 +686,7 @@ clock::DtnTime LeaseCore::GiveUpAt(const clock::TimeoutPolicy& policy, clock::Dt
   // The requester gives up when its clock reads `deadline`, which may be as early as true time
   // deadline - requester skew; our `now` may trail true time by the coordinator skew. Only while
   // now + both skews < deadline is the requester provably still waiting.
-  const auto& in = policy.inputs();
-  return deadline - Abs(in.requester.skew) - Abs(in.coordinator.skew);
+  return deadline - policy.inputs().SkewSumMax();
 }
 
 std::optional<LeaseCore::ResourceIndex> LeaseCore::Find(const ResourceName& name) const {

@@ -219,10 +219,8 @@ class AgentDaemon {
     uses_to_send_.clear();
   }
 
-  // Long enough for the bundle to wait out the worst suspicion timeout twice, at least an hour.
-  clock::Duration MessageLifetime() const {
-    return std::max<clock::Duration>(std::chrono::hours(1), 2 * policy_.SuspicionTimeout().value);
-  }
+  // The core's figure: its unanswered back-off is bounded by it.
+  clock::Duration MessageLifetime() const { return core_.MessageLifetime(); }
 
   // The oldest client awaiting a guard's answer for (resource, token) gets it.
   void AnswerUse(const Notification& n) {
