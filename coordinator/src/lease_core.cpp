@@ -31,7 +31,8 @@ namespace {
   std::abort();
 }
 
-std::string Ms(clock::DtnTime t) { return fmt::format("{} ms", t.millis()); }
+// An instant in a reason an operator reads: UTC ISO-8601 with milliseconds.
+std::string Iso(clock::DtnTime t) { return t.ToIso8601(); }
 std::string D(clock::Duration d) { return clock::FormatDuration(d); }
 
 clock::Duration Abs(clock::Duration d) { return d < clock::Duration(0) ? -d : d; }
@@ -84,7 +85,7 @@ LeaseCore::LeaseCore(LeaseCoreConfig config, LeaseTable restored, PolicySource p
       rec.reason = fmt::format(
           "lease restored from the lease table (granted in epoch {}): held until it expires "
           "at {} plus the regrant margin, or is released",
-          l.granted_epoch, Ms(l.expires));
+          l.granted_epoch, Iso(l.expires));
       rec.policy = l.policy;
       out_.to_persist.push_back(std::move(rec));
     }
@@ -294,7 +295,7 @@ void LeaseCore::HandleAcquire(NodeNumber from, const Acquire& m, clock::DtnTime 
               .detail = fmt::format(
                   "deadline {} (requester clock) is not provably ahead on arrival: now {} + "
                   "coordinator skew {} + requester skew {} >= deadline",
-                  Ms(m.deadline), Ms(now), D(Abs(in.coordinator.skew)), D(Abs(in.requester.skew))),
+                  Iso(m.deadline), Iso(now), D(Abs(in.coordinator.skew)), D(Abs(in.requester.skew))),
               .deadline = m.deadline,
               .remember = true},
              now);
@@ -353,9 +354,9 @@ void LeaseCore::HandleAcquire(NodeNumber from, const Acquire& m, clock::DtnTime 
   rec.term = m.term;
   rec.deadline = m.deadline;
   rec.reason = r.lease ? fmt::format("queued at position {}: held by node {} with token {} until {}",
-                                     position, r.lease->holder, r.lease->token, Ms(r.lease->expires))
+                                     position, r.lease->holder, r.lease->token, Iso(r.lease->expires))
                        : fmt::format("queued at position {}: no grant before the regrant hold-off ends at {}",
-                                     position, Ms(r.hold_until));
+                                     position, Iso(r.hold_until));
   rec.policy = term->why;
   out_.to_persist.push_back(std::move(rec));
   Send(from, Queued{ReplyHeader(name, id), position});
@@ -472,8 +473,8 @@ void LeaseCore::OnLeaseExpiry(ResourceIndex index, FencingToken token, clock::Dt
   const clock::Explained& margin = RegrantMargin(policy_(l.holder, now), l.term);
   const clock::DtnTime regrant_at = l.expires + margin.value;
   EndLease(index, /*expired=*/true, regrant_at, now,
-           fmt::format("expired in the coordinator's view at {}; no re-grant before {}", Ms(l.expires),
-                       Ms(regrant_at)),
+           fmt::format("expired in the coordinator's view at {}; no re-grant before {}", Iso(l.expires),
+                       Iso(regrant_at)),
            margin.why);
   Send(l.holder, ExpiredNotice{ReplyHeader(r.name, l.request_id), l.token});
   AddTimer({std::max(regrant_at, now), TimerKind::kHoldOffEnd, index, 0, 0});
@@ -496,7 +497,7 @@ void LeaseCore::OnWaiterGiveUp(ResourceIndex index, NodeNumber node, RequestId i
             .detail = fmt::format(
                 "deadline {} (requester clock) passed while queued: at {} it is no longer provably "
                 "ahead (coordinator skew {} + requester skew {})",
-                Ms(w.deadline), Ms(now), D(Abs(in.coordinator.skew)), D(Abs(in.requester.skew))),
+                Iso(w.deadline), Iso(now), D(Abs(in.coordinator.skew)), D(Abs(in.requester.skew))),
             .deadline = w.deadline,
             .remember = true},
            now);
@@ -515,7 +516,7 @@ void LeaseCore::GrantNext(ResourceIndex index, clock::DtnTime now) {
       SendDeny({.to = w.requester,
                 .request = request,
                 .reason = DenyReason::kDeadlinePassed,
-                .detail = fmt::format("deadline {} (requester clock) passed while queued", Ms(w.deadline)),
+                .detail = fmt::format("deadline {} (requester clock) passed while queued", Iso(w.deadline)),
                 .deadline = w.deadline,
                 .remember = true},
                now);
@@ -686,8 +687,7 @@ clock::DtnTime LeaseCore::GiveUpAt(const clock::TimeoutPolicy& policy, clock::Dt
   // The requester gives up when its clock reads `deadline`, which may be as early as true time
   // deadline - requester skew; our `now` may trail true time by the coordinator skew. Only while
   // now + both skews < deadline is the requester provably still waiting.
-  const auto& in = policy.inputs();
-  return deadline - Abs(in.requester.skew) - Abs(in.coordinator.skew);
+  return deadline - policy.inputs().SkewSumMax();
 }
 
 std::optional<LeaseCore::ResourceIndex> LeaseCore::Find(const ResourceName& name) const {

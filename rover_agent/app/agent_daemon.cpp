@@ -219,10 +219,8 @@ class AgentDaemon {
     uses_to_send_.clear();
   }
 
-  // Long enough for the bundle to wait out the worst suspicion timeout twice, at least an hour.
-  clock::Duration MessageLifetime() const {
-    return std::max<clock::Duration>(std::chrono::hours(1), 2 * policy_.SuspicionTimeout().value);
-  }
+  // The core's figure: its unanswered back-off is bounded by it.
+  clock::Duration MessageLifetime() const { return core_.MessageLifetime(); }
 
   // The oldest client awaiting a guard's answer for (resource, token) gets it.
   void AnswerUse(const Notification& n) {
@@ -337,6 +335,15 @@ int RunDaemon(int argc, char** argv) {
                      .max_leases = 256,
                      .max_releasing = 1024,
                      .request_id_block = 64};
+  if (!plan_policy.last_error().empty()) {
+    // Every bound would assume the year-long wait PlanPolicy uses for "no route": the default
+    // term would be years long, and any shorter term is refused below. Say what is wrong instead.
+    return Fail(command_line.command(), kExitUsage,
+                fmt::format("--plan: no route from ipn:{} to the coordinator ipn:{} over the next {} from {}: "
+                            "{}; the plan must cover at least that far ahead",
+                            config.self, config.coordinator, clock::FormatDuration(pc.horizon),
+                            (*node)->Now().ToIso8601(), plan_policy.last_error()));
+  }
   if (!lease_term_text.empty()) {
     auto term = clock::ParseDuration(lease_term_text);
     if (!term) return Fail(command_line.command(), kExitUsage, "--lease-term: " + term.error());

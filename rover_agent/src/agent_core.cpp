@@ -117,6 +117,9 @@ AgentCore::AgentCore(AgentConfig config, AgentSnapshot snapshot, DtnTime now) : 
   const Duration spare =
       renew_offset_ - config_.policy.RoundTripMax().value - config_.policy.OneWayMax().value;
   queued_retry_max_ = std::max(request_timeout_, spare / 2);
+  message_lifetime_ =
+      std::max<Duration>(std::chrono::hours(1), 2 * config_.policy.SuspicionTimeoutValue());
+  unanswered_retry_max_ = std::max(request_timeout_, std::min(queued_retry_max_, message_lifetime_ / 2));
   epoch_ = snapshot.epoch;
   reserved_through_ = snapshot.reserved_through;
   next_request_id_ = snapshot.reserved_through + 1;
@@ -203,7 +206,9 @@ DtnTime AgentCore::RenewTime(const LeaseRecord& lease) const {
 }
 
 DtnTime AgentCore::RetryTime(const Lease& lease) const {
-  if (lease.retry_interval == Duration(0)) return lease.last_sent + request_timeout_;
+  if (lease.retry_interval == Duration(0)) {
+    return lease.last_sent + std::max(request_timeout_, lease.unanswered_interval);
+  }
   // Queued in an epoch the coordinator has since left: the proof predates a restart, resend now.
   if (lease.queued_epoch < epoch_) return lease.last_sent;
   return lease.last_sent + lease.retry_interval;
@@ -434,7 +439,7 @@ void AgentCore::OnMessage(const Message& message, NodeNumber source, DtnTime now
         } else if constexpr (std::is_same_v<T, coordinator::Renewed>) {
           OnRenewed(m, now);
         } else if constexpr (std::is_same_v<T, coordinator::Released>) {
-          OnReleased(m);
+          OnReleased(m, now);
         } else if constexpr (std::is_same_v<T, coordinator::ExpiredNotice>) {
           OnExpired(m, now);
         }
@@ -464,20 +469,9 @@ void AgentCore::OnGrant(const coordinator::Grant& m, DtnTime now) {
         // of the request, a sleep): never used, released at once. While the wait deadline allows,
         // ask again under a new id, so the next grant counts from a recent send.
         if (now < r.deadline) {
-          LeaseRecord fresh;
-          fresh.resource = r.resource;
-          fresh.state = LeaseState::kRequesting;
-          fresh.term = config_.lease_term;
-          fresh.hold = r.hold;
-          fresh.deadline = r.deadline;
-          fresh.first_sent_at = now;
-          fresh.count_from = now;
+          LeaseRecord fresh = FreshRequest(r, now);
           StartReleasing(std::exchange(lease, Lease{}), now);
-          lease.record = std::move(fresh);
-          lease.record.acquire_request_id = NextRequestId();
-          ++counters_.rerequested;
-          Persist(lease);
-          SendAcquire(lease, now);
+          Rerequest(lease, std::move(fresh), now);
           return;
         }
         EndHeld(it, Outcome::kLapsed, "granted after the agent's view of the lease had already ended", now);
@@ -526,8 +520,7 @@ void AgentCore::OnQueued(const coordinator::Queued& m, DtnTime now, std::optiona
   const DtnTime by_trip = now - one_way - inputs.requester.DriftOver(one_way);
   const std::optional<DtnTime> proof =
       sent_at && sent_at->millis() != 0
-          ? std::optional(std::min(by_trip, *sent_at - std::chrono::abs(inputs.coordinator.skew) -
-                                                   std::chrono::abs(inputs.requester.skew)))
+          ? std::optional(std::min(by_trip, *sent_at - inputs.SkewSumMax()))
           : std::nullopt;
   LeaseRecord& r = it->second.record;
   if (proof && *proof > r.count_from) {
@@ -624,8 +617,8 @@ void AgentCore::OnRenewed(const coordinator::Renewed& m, DtnTime now) {
   SendReleaseFor(m.h, m.token);
 }
 
-void AgentCore::OnReleased(const coordinator::Released& m) {
-  if (EndedBeforeGrantArrived(m.h, "released")) return;
+void AgentCore::OnReleased(const coordinator::Released& m, DtnTime now) {
+  if (EndedBeforeGrantArrived(m.h, "released", now)) return;
   for (auto rel = releasing_.begin(); rel != releasing_.end(); ++rel) {
     const LeaseRecord& r = rel->second.record;
     if (r.resource == m.h.resource && (r.release_request_id == m.h.request_id || r.token == m.token)) {
@@ -637,13 +630,42 @@ void AgentCore::OnReleased(const coordinator::Released& m) {
   ++counters_.duplicates_ignored;
 }
 
-bool AgentCore::EndedBeforeGrantArrived(const coordinator::Header& h, std::string_view how) {
+LeaseRecord AgentCore::FreshRequest(const LeaseRecord& r, DtnTime now) const {
+  LeaseRecord fresh;
+  fresh.resource = r.resource;
+  fresh.state = LeaseState::kRequesting;
+  fresh.term = config_.lease_term;
+  fresh.hold = r.hold;
+  fresh.deadline = r.deadline;
+  fresh.first_sent_at = now;
+  fresh.count_from = now;
+  return fresh;
+}
+
+void AgentCore::Rerequest(Lease& lease, LeaseRecord fresh, DtnTime now) {
+  lease = Lease{};
+  lease.record = std::move(fresh);
+  lease.record.acquire_request_id = NextRequestId();
+  ++counters_.rerequested;
+  Persist(lease);
+  SendAcquire(lease, now);
+}
+
+bool AgentCore::EndedBeforeGrantArrived(const coordinator::Header& h, std::string_view how, DtnTime now) {
   // The coordinator answers a duplicate Acquire whose grant has already ended with Released or
-  // ExpiredNotice: the grant was lost on the way and the lease is over; stop asking.
+  // ExpiredNotice: the grant was lost on the way and the lease is over, nothing to release. While
+  // the wait deadline allows, ask again under a new id (as for a grant that arrives too late);
+  // otherwise stop asking.
   auto it = leases_.find(h.resource);
   if (it == leases_.end() || it->second.record.state != LeaseState::kRequesting ||
       it->second.record.acquire_request_id != h.request_id) {
     return false;
+  }
+  if (now < it->second.record.deadline) {
+    LeaseRecord fresh = FreshRequest(it->second.record, now);
+    Forget(it->second.record);
+    Rerequest(it->second, std::move(fresh), now);
+    return true;
   }
   ++counters_.lapsed;
   Notify(Outcome::kLapsed, it->second.record,
@@ -654,7 +676,7 @@ bool AgentCore::EndedBeforeGrantArrived(const coordinator::Header& h, std::strin
 }
 
 void AgentCore::OnExpired(const coordinator::ExpiredNotice& m, DtnTime now) {
-  if (EndedBeforeGrantArrived(m.h, "expired")) return;
+  if (EndedBeforeGrantArrived(m.h, "expired", now)) return;
   auto it = leases_.find(m.h.resource);
   if (it != leases_.end() && it->second.record.state == LeaseState::kHeld &&
       it->second.record.token == m.token) {
@@ -689,6 +711,7 @@ void AgentCore::OnStaleEpoch(const coordinator::StaleEpoch& m, DtnTime now) {
     if (lease.record.state == LeaseState::kRequesting && lease.record.acquire_request_id == m.h.request_id) {
       ++counters_.stale_epoch_resent;
       lease.retry_interval = Duration(0);  // not queued in the new epoch until it says so
+      lease.unanswered_interval = Duration(0);  // answered: a resend is due after a round trip
       SendAcquire(lease, now);
       return;
     }
@@ -727,9 +750,15 @@ void AgentCore::Tick(DtnTime now) {
           if (lease.queued_epoch < epoch_) {
             // Resent into a new epoch: unqueued until the coordinator answers in it.
             lease.retry_interval = Duration(0);
+            lease.unanswered_interval = Duration(0);
           } else {
             lease.retry_interval = std::min(2 * lease.retry_interval, queued_retry_max_);
           }
+        } else {
+          // No answer yet: every copy sent is stored on the way if the path is down, so only a
+          // lost bundle needs another; back off as while queued.
+          lease.unanswered_interval =
+              std::min(2 * std::max(request_timeout_, lease.unanswered_interval), unanswered_retry_max_);
         }
         SendAcquire(lease, now);
       }

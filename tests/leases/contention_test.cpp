@@ -22,36 +22,14 @@ constexpr const char* kPad = "mars/charging-pad";
 
 // Mars: the relay (an orbiter) is 600 s of light from the coordinator on Earth; the rovers and the
 // pad's guard are 1 s from the relay. Contacts are always open (both directions).
-std::string MarsPlan() {
-  std::string plan;
-  const std::pair<int, int> links[] = {{1, 10}, {10, 2}, {10, 3}, {10, 20}};
-  for (auto [a, b] : links) {
-    plan += fmt::format("a contact +0 +864000 {} {} 100000000\na contact +0 +864000 {} {} 100000000\n", a, b,
-                        b, a);
-    plan += fmt::format("a range +0 +864000 {} {} {}\n", a, b, a == 1 ? 600 : 1);
-  }
-  return plan;
-}
+std::string MarsPlan() { return test::AlwaysUpPlan({{1, 10, 600}, {10, 2, 1}, {10, 3, 1}, {10, 20, 1}}); }
 
-std::string Show(const ClientResult& r) { return fmt::format("{}: {}", r.status.ToString(), r.output); }
-
-std::int64_t Int(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<std::int64_t>() : -1;
-}
-std::string Str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
 
 TEST_CASE(
     "two agents contend for a pad through a relay across a coordinator SIGKILL and no token goes backwards") {
   NetOptions options{.time_scale = 600, .emulate_light_time = true, .plan = MarsPlan()};
   LeaseNet net("contention", options, {{1, 10}, {10, 2}, {10, 3}, {10, 20}});
-  bool ok = false;
-  struct Keep {
-    LeaseNet& net;
-    bool& ok;
-    ~Keep() { net.KeepOnFailure(!ok); }
-  } keep{net, ok};
+  test::KeepUnlessPassed keep(net);
 
   // The agents' default lease term, 4 x the worst round trip of 2 x 601 s + 2 s = 4,816 s (8 s of
   // wall time), so rover 2 renews (every 2,408 s, one round trip earlier than RenewAt) around the
@@ -206,7 +184,7 @@ TEST_CASE(
       fmt::format("rover 3's view ends at {} ms, the coordinator's at {}", view2_end, expires_by_token[t2]));
   MESSAGE(fmt::format("tokens {} -> {}; views end {} / {} ms before the coordinator's", t1, t2,
                       expires_by_token[t1] - view1_end, expires_by_token[t2] - view2_end));
-  ok = true;
+  keep.Passed();
 }
 
 }  // namespace

@@ -36,19 +36,18 @@ std::optional<std::string> EpochlogExe() {
 #endif
 }
 
-double Slowdown() {
-#if defined(__SANITIZE_ADDRESS__)
-  constexpr double kBuild = 4.0;
-#elif !defined(NDEBUG)
-  constexpr double kBuild = 2.0;
-#else
-  constexpr double kBuild = 1.0;
-#endif
-  return test::EnvNumber("ICS_LIVE_SLOWDOWN", kBuild);
-}
 
 std::chrono::milliseconds Wall(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000 * Slowdown()));
+}
+
+std::string Show(const ClientResult& r) { return fmt::format("{}: {}", r.status.ToString(), r.output); }
+
+std::int64_t Int(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<std::int64_t>() : -1;
+}
+std::string Str(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
 std::optional<json> ParseLine(std::string_view line) {

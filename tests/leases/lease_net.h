@@ -35,8 +35,7 @@ const std::string& DtnExe();
 // ics-epochlog, when the build has it.
 std::optional<std::string> EpochlogExe();
 
-// How much slower than a release build this one runs; ICS_LIVE_SLOWDOWN overrides it.
-double Slowdown();
+using test::Slowdown;
 // `seconds` of wall time, scaled by Slowdown().
 std::chrono::milliseconds Wall(double seconds);
 
@@ -93,6 +92,12 @@ struct ClientResult {
   json answer;         // its last JSON line (null if none)
   std::string output;  // stdout and stderr, for failure messages
 };
+
+// A client's exit status and output, for failure messages.
+std::string Show(const ClientResult& r);
+// j[key] as an integer (-1 if absent or not a number), as a string ("" if absent or not one).
+std::int64_t Int(const json& j, const char* key);
+std::string Str(const json& j, const char* key);
 
 class LeaseNet {
  public:

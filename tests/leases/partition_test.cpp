@@ -18,23 +18,9 @@ constexpr const char* kPad = "mars/charging-pad";
 
 // Relays are 20 s of light from the coordinator; rovers and the guard 1 s from their relays.
 std::string PartitionPlan() {
-  std::string plan;
-  const std::pair<int, int> links[] = {{1, 10}, {1, 11}, {10, 2}, {11, 3}, {10, 20}, {11, 20}};
-  for (auto [a, b] : links) {
-    plan += fmt::format("a contact +0 +864000 {} {} 100000000\na contact +0 +864000 {} {} 100000000\n", a, b,
-                        b, a);
-    plan += fmt::format("a range +0 +864000 {} {} {}\n", a, b, a == 1 ? 20 : 1);
-  }
-  return plan;
+  return test::AlwaysUpPlan({{1, 10, 20}, {1, 11, 20}, {10, 2, 1}, {11, 3, 1}, {10, 20, 1}, {11, 20, 1}});
 }
 
-std::string Show(const ClientResult& r) { return fmt::format("{}: {}", r.status.ToString(), r.output); }
-std::int64_t Int(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<std::int64_t>() : -1;
-}
-std::string Str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
 
 // The agent's status: is `resource` held (in its own view)?
 bool Holds(const json& status, const std::string& resource) {
@@ -56,12 +42,7 @@ std::optional<LogEvent> Find(const std::vector<LogEvent>& events,
 TEST_CASE("a holder cut off longer than its lease stops by its own clock and its late messages are refused") {
   NetOptions options{.time_scale = 40, .emulate_light_time = true, .plan = PartitionPlan()};
   LeaseNet net("partition", options, {{1, 10}, {1, 11}, {10, 2}, {11, 3}, {10, 20}, {11, 20}});
-  bool ok = false;
-  struct Keep {
-    LeaseNet& net;
-    bool& ok;
-    ~Keep() { net.KeepOnFailure(!ok); }
-  } keep{net, ok};
+  test::KeepUnlessPassed keep(net);
 
   // Round trip 2 x 21 s + 2 s = 44 s (1.1 s of wall time); a 400 s term is 10 s of wall time.
   Daemon& coordinator = net.AddCoordinator(1);
@@ -203,7 +184,7 @@ TEST_CASE("a holder cut off longer than its lease stops by its own clock and its
       t1, *expiry->expires_ms, *expiry->regrant_at_ms, *expiry->expires_ms - *lapsed_at, t2, grant2->at_ms,
       late_decision->value("reason", std::string()), refused->reason));
   (void)rover3;
-  ok = true;
+  keep.Passed();
 }
 
 }  // namespace

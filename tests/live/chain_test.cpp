@@ -84,12 +84,7 @@ TEST_CASE("chain: bundles queued behind a closed contact arrive once, by priorit
       "a range +0 +1000000 2 3 {2}\n",
       contact_s, kOwlt12Ms / 1000.0, kOwlt23Ms / 1000.0);
   LiveNet net("chain", options, {1, 2, 3}, {{1, 2}, {2, 3}});
-  bool ok = false;
-  struct Keep {
-    LiveNet& net;
-    bool& ok;
-    ~Keep() { net.KeepOnFailure(!ok); }
-  } keep{net, ok};
+  test::KeepUnlessPassed keep(net);
 
   net.StartAll();
   net.WaitLinksUp(std::chrono::milliseconds(static_cast<std::int64_t>(10'000 * slow)));
@@ -234,7 +229,7 @@ TEST_CASE("chain: bundles queued behind a closed contact arrive once, by priorit
                       "all {} delivered {:.2f} s wall after the contact opened ({:.0f} bundles/s)",
                       first_delivery - c_ms, kOwlt12Ms + kOwlt23Ms, min_hop1, min_hop2, count, transfer_wall_s,
                       static_cast<double>(count) / std::max(transfer_wall_s, 1e-3)));
-  ok = true;
+  keep.Passed();
 }
 
 }  // namespace

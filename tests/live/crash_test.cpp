@@ -24,17 +24,9 @@ TEST_CASE("crash: a relay SIGKILLed repeatedly mid-transfer loses nothing and du
   };
 
   LiveNetOptions options;
-  options.plan =
-      "a contact +0 +864000 1 2 100000000\na contact +0 +864000 2 1 100000000\n"
-      "a contact +0 +864000 2 3 100000000\na contact +0 +864000 3 2 100000000\n"
-      "a range +0 +864000 1 2 0\na range +0 +864000 2 3 0\n";
+  options.plan = test::AlwaysUpPlan({{1, 2, 0}, {2, 3, 0}});
   LiveNet net("crash", options, {1, 2, 3}, {{1, 2}, {2, 3}});
-  bool ok = false;
-  struct Keep {
-    LiveNet& net;
-    bool& ok;
-    ~Keep() { net.KeepOnFailure(!ok); }
-  } keep{net, ok};
+  test::KeepUnlessPassed keep(net);
   net.StartAll();
   net.WaitLinksUp(timeout(10));
 
@@ -87,7 +79,7 @@ TEST_CASE("crash: a relay SIGKILLed repeatedly mid-transfer loses nothing and du
         timeout(20), std::chrono::milliseconds(100));
     CHECK_MESSAGE(drained, fmt::format("node {} still stores bundles: {}", n, counters.dump()));
   }
-  ok = true;
+  keep.Passed();
 }
 
 }  // namespace

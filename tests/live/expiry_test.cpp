@@ -33,12 +33,7 @@ TEST_CASE("expiry: bundles whose lifetime ends during a partition expire, the ot
       "a range +0 +1000000 1 2 0.2\na range +0 +1000000 2 3 0.1\n",
       contact_s);
   LiveNet net("expiry", options, {1, 2, 3}, {{1, 2}, {2, 3}});
-  bool ok = false;
-  struct Keep {
-    LiveNet& net;
-    bool& ok;
-    ~Keep() { net.KeepOnFailure(!ok); }
-  } keep{net, ok};
+  test::KeepUnlessPassed keep(net);
   net.StartAll();
   net.WaitLinksUp(timeout(10));
   const clock::DtnTime contact_start = net.PlanTime(contact_s);
@@ -94,7 +89,7 @@ TEST_CASE("expiry: bundles whose lifetime ends during a partition expire, the ot
   CHECK(forwarded_short.empty());
   const json counters = net.node(1).Counters();
   CHECK(counters["bundles"]["expired"].get<std::uint64_t>() == kShort);
-  ok = true;
+  keep.Passed();
 }
 
 }  // namespace

@@ -123,16 +123,9 @@ TEST_CASE("garbage: a node survives hostile bytes on its port, counts bad frames
   std::mt19937_64 rng(seed);
 
   LiveNetOptions options;
-  options.plan =
-      "a contact +0 +864000 1 2 100000000\na contact +0 +864000 2 1 100000000\n"
-      "a range +0 +864000 1 2 0\n";
+  options.plan = test::AlwaysUpPlan({{1, 2, 0}});
   LiveNet net("garbage", options, {1, 2}, {{1, 2}});
-  bool ok = false;
-  struct Keep {
-    LiveNet& net;
-    bool& ok;
-    ~Keep() { net.KeepOnFailure(!ok); }
-  } keep{net, ok};
+  test::KeepUnlessPassed keep(net);
   net.StartAll();
   net.WaitLinksUp(timeout(10));
   const int port = net.port(2);
@@ -244,7 +237,7 @@ TEST_CASE("garbage: a node survives hostile bytes on its port, counts bad frames
   lingering.clear();
   REQUIRE(net.node(2).child().Running());
   REQUIRE(net.node(1).child().Running());
-  ok = true;
+  keep.Passed();
 }
 
 }  // namespace

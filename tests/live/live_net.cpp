@@ -20,16 +20,6 @@ const std::string& DtnExe() {
   return exe;
 }
 
-double Slowdown() {
-#if defined(__SANITIZE_ADDRESS__)
-  constexpr double kBuild = 4.0;
-#elif !defined(NDEBUG)
-  constexpr double kBuild = 2.0;
-#else
-  constexpr double kBuild = 1.0;
-#endif
-  return test::EnvNumber("ICS_LIVE_SLOWDOWN", kBuild);
-}
 
 LiveNode::LiveNode(LiveNet& net, clock::NodeNumber id, int port, std::vector<clock::NodeNumber> neighbours)
     : net_(net),

@@ -30,9 +30,7 @@ using test::TempDir;
 // The ics-dtn executable under test (ICS_DTN_EXE, set by the build).
 const std::string& DtnExe();
 
-// How much slower than a release build this one runs (AddressSanitizer, Debug): timeouts and
-// default volumes scale by it. ICS_LIVE_SLOWDOWN overrides it.
-double Slowdown();
+using test::Slowdown;
 
 struct LiveNetOptions {
   double time_scale = 1.0;

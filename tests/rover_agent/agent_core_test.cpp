@@ -441,5 +441,54 @@ TEST_CASE("agent: an explicit release stops use at once and retries until Releas
   CHECK_FALSE(core.NextDeadline());
 }
 
+TEST_CASE("agent: a grant lost on the way whose lease has ended is asked for again while the wait allows") {
+  // The coordinator answers a retransmitted Acquire whose grant it already ended with Released
+  // (or ExpiredNotice): the lease is over and nothing needs releasing. Before the wait deadline
+  // the agent asks again under a new id, counted from the new send; after it, it reports lapsed.
+  AgentCore core(MarsConfig(), {}, kT0);
+  const co::Acquire a = Request(core, 30min, kT0 + 24h);
+  const DtnTime at = kT0 + 3h;
+  core.OnMessage(co::Released{FromCoordinator(Pad(), 1, a.h.request_id), 7}, kCoordinator, at);
+  AgentOutput out = Drain(core);
+  CHECK_FALSE(Find(out, Outcome::kLapsed));
+  CHECK(Sent<co::Release>(out).empty());
+  auto again = Sent<co::Acquire>(out);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].h.request_id != a.h.request_id);
+  CHECK(again[0].deadline == kT0 + 24h);
+  CHECK(core.counters().rerequested == 1);
+  CHECK(core.counters().lapsed == 0);
+  // The old record is forgotten and the new one persisted, counted from now.
+  bool forgot_old = false;
+  bool persisted_new = false;
+  for (const auto& p : out.to_persist) {
+    if (const auto* f = std::get_if<ForgetLease>(&p)) forgot_old |= f->acquire_request_id == a.h.request_id;
+    if (const auto* l = std::get_if<PersistLease>(&p)) {
+      persisted_new |= l->lease.acquire_request_id == again[0].h.request_id && l->lease.first_sent_at == at &&
+                       l->lease.count_from == at;
+    }
+  }
+  CHECK(forgot_old);
+  CHECK(persisted_new);
+  // The new request is granted normally, its view counted from its own first send.
+  core.OnMessage(GrantFor(again[0], 1, 8, at + 4800s), kCoordinator, at + 1200s);
+  out = Drain(core);
+  auto granted = Find(out, Outcome::kGranted);
+  REQUIRE(granted);
+  CHECK(granted->token == 8);
+  CHECK(core.MayUse(Pad(), at + 1200s));
+
+  // The same answer after the wait deadline: lapsed, nothing sent.
+  AgentCore late(MarsConfig(), {}, kT0);
+  const co::Acquire b = Request(late, 30min, kT0 + 2h);
+  late.OnMessage(co::ExpiredNotice{FromCoordinator(Pad(), 1, b.h.request_id), 7}, kCoordinator, kT0 + 2h + 1s);
+  out = Drain(late);
+  CHECK(Find(out, Outcome::kLapsed));
+  CHECK(Sent<co::Acquire>(out).empty());
+  CHECK(late.counters().rerequested == 0);
+  CHECK(late.counters().lapsed == 1);
+  CHECK(late.Status(kT0 + 3h).leases.empty());
+}
+
 }  // namespace
 }  // namespace ics::rover_agent

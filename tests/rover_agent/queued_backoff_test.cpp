@@ -191,6 +191,44 @@ TEST_CASE("queued back-off: a StaleEpoch restarts the back-off after the resend"
   CHECK(core.NextDeadline() == stale_at + kDirectRequestTimeout);
 }
 
+TEST_CASE(
+    "unanswered back-off: an acquire with no answer at all (a partition) is resent after T, 2T, 4T ... up to "
+    "the maximum, and an answer ends it") {
+  AgentCore core(DirectConfig(), {}, kT0);
+  core.Acquire(AcquireRequest{Pad(), 30min, kT0 + 24h}, kT0);
+  const co::Acquire a = Sent<co::Acquire>(Drain(core)).at(0);
+  // Messages live max(1 h, 2 x suspicion timeout (a few seconds here)) = 1 h, so the interval
+  // stops at half of that, below the queued maximum (5,394,783 ms): a copy sent then is still
+  // waiting on the way when the next leaves.
+  CHECK(core.MessageLifetime() == 1h);
+  CHECK(core.UnansweredRetryMax() == 30min);
+  // No reply ever: intervals T, 2T, ..., 512T (512 x 3,001 = 1,536,512 ms <= 30 min), the tenth
+  // retransmission at 1,023T = 3,070,023 ms, then every 30 min: 46 more before the one-day wait
+  // deadline (3,070,023 + 46 x 1,800,000 = 85,870,023 ms). 56 sends, instead of
+  // floor((24 h - 1 ms) / 3,001 ms) = 28,790 at one per request timeout.
+  const std::vector<DtnTime> sends = WaitQueued(core, a, kT0 + 48h, false);
+  REQUIRE(sends.size() == 56);
+  for (std::size_t k = 0; k < 10; ++k) {
+    CHECK(sends[k] == kT0 + ((std::int64_t{2} << k) - 1) * kDirectRequestTimeout);
+  }
+  for (std::size_t k = 10; k < sends.size(); ++k) CHECK(sends[k] - sends[k - 1] == 30min);
+  CHECK(sends.back() == kT0 + Duration(85'870'023));
+  CHECK(core.counters().retransmissions == 56);
+  CHECK(core.counters().queued_retransmissions == 0);
+  CHECK(core.counters().gave_up == 1);
+
+  // An answer ends it: after a StaleEpoch resend the next retransmission is one T later.
+  AgentCore other(DirectConfig(), {}, kT0);
+  other.Acquire(AcquireRequest{Pad(), 30min, kT0 + 24h}, kT0);
+  const co::Acquire b = Sent<co::Acquire>(Drain(other)).at(0);
+  REQUIRE(WaitQueued(other, b, kT0 + 10min, false).size() == 7);
+  CHECK(other.NextDeadline() == kT0 + 255 * kDirectRequestTimeout);
+  const DtnTime stale_at = kT0 + 10min;
+  other.OnMessage(co::StaleEpoch{FromCoordinator(Pad(), 1, b.h.request_id), 2}, kCoordinator, stale_at);
+  REQUIRE(Sent<co::Acquire>(Drain(other)).size() == 1);
+  CHECK(other.NextDeadline() == stale_at + kDirectRequestTimeout);
+}
+
 // Two agents and the real coordinator core, every message delivered at once.
 class BackToBack {
  public:

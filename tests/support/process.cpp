@@ -268,4 +268,25 @@ double EnvNumber(const char* name, double fallback) {
   return (end != text && *end == '\0' && v > 0) ? v : fallback;
 }
 
+double Slowdown() {
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr double kBuild = 4.0;
+#elif !defined(NDEBUG)
+  constexpr double kBuild = 2.0;
+#else
+  constexpr double kBuild = 1.0;
+#endif
+  return EnvNumber("ICS_LIVE_SLOWDOWN", kBuild);
+}
+
+std::string AlwaysUpPlan(std::initializer_list<PlanLink> links, int seconds, std::int64_t rate_bytes_per_s) {
+  std::string plan;
+  for (const PlanLink& l : links) {
+    plan += fmt::format("a contact +0 +{0} {1} {2} {3}\na contact +0 +{0} {2} {1} {3}\n", seconds, l.a, l.b,
+                        rate_bytes_per_s);
+    plan += fmt::format("a range +0 +{} {} {} {}\n", seconds, l.a, l.b, l.owlt_s);
+  }
+  return plan;
+}
+
 }  // namespace ics::test

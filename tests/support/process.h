@@ -18,6 +18,7 @@
 #include <expected>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -132,5 +133,37 @@ std::vector<int> PickFreeTcpPorts(std::size_t count);
 
 // An environment variable as a positive number, or `fallback` if unset or not a number > 0.
 double EnvNumber(const char* name, double fallback);
+
+// How much slower than a Release build this build runs (AddressSanitizer 4x, Debug 2x), or
+// $ICS_LIVE_SLOWDOWN: multi-process tests scale their wall-clock bounds and volumes by it.
+double Slowdown();
+
+// Keeps a multi-process test's directory (logs, stores) unless the test reached its end: built
+// right after the harness (anything with KeepOnFailure(bool)), Passed() as the test's last step.
+// A failed REQUIRE throws past Passed(), and the destructor keeps the directory.
+template <class Harness>
+class KeepUnlessPassed {
+ public:
+  explicit KeepUnlessPassed(Harness& harness) : harness_(harness) {}
+  KeepUnlessPassed(const KeepUnlessPassed&) = delete;
+  KeepUnlessPassed& operator=(const KeepUnlessPassed&) = delete;
+  ~KeepUnlessPassed() { harness_.KeepOnFailure(!passed_); }
+  void Passed() { passed_ = true; }
+
+ private:
+  Harness& harness_;
+  bool passed_ = false;
+};
+
+// A contact plan (ION lines, times relative to the plan's origin) in which every listed pair of
+// nodes is in contact both ways for `seconds` from the origin at `rate_bytes_per_s`, with
+// `owlt_s` seconds of one-way light time.
+struct PlanLink {
+  int a = 0;
+  int b = 0;
+  double owlt_s = 0;
+};
+std::string AlwaysUpPlan(std::initializer_list<PlanLink> links, int seconds = 864'000,
+                         std::int64_t rate_bytes_per_s = 100'000'000);
 
 }  // namespace ics::test

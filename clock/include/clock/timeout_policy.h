@@ -29,6 +29,15 @@ struct PolicyInputs {
   ClockErrorBound requester;      // the rover's clock
   ClockErrorBound coordinator;    // the coordinator's clock
   Duration processing_margin{0};  // queueing and processing at both ends and relays, per round trip
+
+  // The most the requester's and the coordinator's clocks may read apart from their skew bounds
+  // alone: |requester skew| + |coordinator skew|. Drift since synchronisation is bounded
+  // separately (ClockErrorBound::DriftOver). A time stamped on one clock, moved by this much, is
+  // a bound on the other clock (requester deadlines at the coordinator, reply times at the agent).
+  Duration SkewSumMax() const {
+    const auto abs = [](Duration d) { return d < Duration(0) ? -d : d; };
+    return abs(requester.skew) + abs(coordinator.skew);
+  }
 };
 
 // Pure arithmetic over PolicyInputs; cheap to copy. All durations are rounded up to the

@@ -27,7 +27,12 @@
 //     again under a new request id (so the next grant counts from a recent send);
 //   - retransmits an unanswered Acquire, Renew or Release after policy.RequestTimeout() with the
 //     same request id, until the request's own deadline; past it the agent gives up, and a grant
-//     that still arrives is released explicitly;
+//     that still arrives is released explicitly. An Acquire that stays unanswered (a partition:
+//     every copy waits in DTN storage and is delivered when the path returns) is resent after
+//     RequestTimeout, then each interval twice the last, up to UnansweredRetryMax() (at most half
+//     the messages' bundle lifetime, so a live copy always waits on the way), so a partition
+//     stores a few copies per lifetime, not one per request timeout; any answer (Queued,
+//     StaleEpoch) ends that back-off;
 //   - backs off while queued: once a Queued reply has come, the coordinator holds the waiter
 //     durably (across its restarts too) and sends the Grant itself, so the agent retransmits the
 //     Acquire only to refresh its proof and to recover a lost Grant: after RequestTimeout, then
@@ -200,6 +205,14 @@ class AgentCore {
   clock::Duration RenewOffset() const { return renew_offset_; }
   // The longest interval between Acquire retransmissions while queued (see the contract above).
   clock::Duration QueuedRetryMax() const { return queued_retry_max_; }
+  // The bundle lifetime the drivers give the agent's messages: long enough to wait out the worst
+  // suspicion timeout twice, and at least an hour: max(1 h, 2 x SuspicionTimeout).
+  clock::Duration MessageLifetime() const { return message_lifetime_; }
+  // The longest interval between retransmissions of an Acquire that has had no answer:
+  // min(QueuedRetryMax(), MessageLifetime() / 2), never below the request timeout. A copy
+  // waiting in storage for a partition to heal then always has at least half its lifetime (more
+  // than a worst one-way trip) left when the next one is sent.
+  clock::Duration UnansweredRetryMax() const { return unanswered_retry_max_; }
 
  private:
   struct Lease {
@@ -211,6 +224,9 @@ class AgentCore {
     // (the back-off), counted from last_sent.
     clock::Duration retry_interval{0};
     Epoch queued_epoch = 0;  // epoch of the last Queued reply (0: none)
+    // Requesting and not queued: the interval to the next retransmission of an Acquire that has
+    // had no answer (0: the request timeout), counted from last_sent.
+    clock::Duration unanswered_interval{0};
   };
 
   RequestId NextRequestId();
@@ -236,15 +252,22 @@ class AgentCore {
   void OnQueued(const coordinator::Queued& m, clock::DtnTime now, std::optional<clock::DtnTime> sent_at);
   void OnDeny(const coordinator::Deny& m, clock::DtnTime now);
   void OnRenewed(const coordinator::Renewed& m, clock::DtnTime now);
-  void OnReleased(const coordinator::Released& m);
+  void OnReleased(const coordinator::Released& m, clock::DtnTime now);
   void OnExpired(const coordinator::ExpiredNotice& m, clock::DtnTime now);
-  bool EndedBeforeGrantArrived(const coordinator::Header& h, std::string_view how);
+  // A new request for the same resource, hold and wait deadline, first sent `now`.
+  LeaseRecord FreshRequest(const LeaseRecord& r, clock::DtnTime now) const;
+  // Replaces `lease` by `fresh` under a new request id, persists and sends it.
+  void Rerequest(Lease& lease, LeaseRecord fresh, clock::DtnTime now);
+  bool EndedBeforeGrantArrived(const coordinator::Header& h, std::string_view how,
+                               clock::DtnTime now);
   void OnStaleEpoch(const coordinator::StaleEpoch& m, clock::DtnTime now);
 
   AgentConfig config_;
   clock::Duration request_timeout_{0};
   clock::Duration renew_offset_{0};
   clock::Duration queued_retry_max_{0};
+  clock::Duration message_lifetime_{0};
+  clock::Duration unanswered_retry_max_{0};
   std::map<ResourceName, Lease> leases_;  // requesting and held, one per resource
   std::map<RequestId, Lease> releasing_;  // by acquire request id
   RequestId next_request_id_ = 1;
