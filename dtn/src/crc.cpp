@@ -42,6 +42,61 @@ __attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42(std::uint32_t state,
   return narrow;
 }
 
+// Long buffers in three independent lanes. One crc32 instruction waits ~3 cycles for the one
+// before it, so a single chain runs at a third of the unit's throughput (64 KiB bundles spent
+// 17 % of a relay's CPU here: each is checked or computed three times per node). Three lanes of
+// kLaneBytes run interleaved and are joined by linearity: for the raw register,
+//   update(s, A || B) = update(update(s, A), B) = Shift(update(s, A)) ^ update(0, B)
+// where Shift(x) = update(x, kLaneBytes zero bytes) is linear in x, so it is four table lookups
+// (one per byte of x) in a table built once from the instruction itself.
+constexpr std::size_t kLaneBytes = 4096;
+
+struct ShiftTable {
+  std::uint32_t t[4][256];
+};
+
+__attribute__((target("sse4.2"))) ShiftTable MakeShiftTable() {
+  static const std::uint8_t kZeroLane[kLaneBytes] = {};
+  ShiftTable table{};
+  for (int k = 0; k < 4; ++k) {
+    for (std::uint32_t b = 0; b < 256; ++b) table.t[k][b] = Crc32cSse42(b << (8 * k), kZeroLane, kLaneBytes);
+  }
+  return table;
+}
+
+std::uint32_t ShiftLane(const ShiftTable& table, std::uint32_t x) {
+  return table.t[0][x & 0xff] ^ table.t[1][(x >> 8) & 0xff] ^ table.t[2][(x >> 16) & 0xff] ^ table.t[3][x >> 24];
+}
+
+__attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42Lanes(std::uint32_t state, const std::uint8_t* p,
+                                                                 std::size_t n) {
+  if (n < 3 * kLaneBytes) return Crc32cSse42(state, p, n);
+  static const ShiftTable table = MakeShiftTable();
+  while (n >= 3 * kLaneBytes) {
+    std::uint64_t a = state;
+    std::uint64_t b = 0;
+    std::uint64_t c = 0;
+    const std::uint8_t* pb = p + kLaneBytes;
+    const std::uint8_t* pc = p + 2 * kLaneBytes;
+    for (std::size_t i = 0; i < kLaneBytes; i += 8) {
+      std::uint64_t wa;
+      std::uint64_t wb;
+      std::uint64_t wc;
+      std::memcpy(&wa, p + i, 8);
+      std::memcpy(&wb, pb + i, 8);
+      std::memcpy(&wc, pc + i, 8);
+      a = _mm_crc32_u64(a, wa);
+      b = _mm_crc32_u64(b, wb);
+      c = _mm_crc32_u64(c, wc);
+    }
+    state = ShiftLane(table, ShiftLane(table, static_cast<std::uint32_t>(a)) ^ static_cast<std::uint32_t>(b)) ^
+            static_cast<std::uint32_t>(c);
+    p += 3 * kLaneBytes;
+    n -= 3 * kLaneBytes;
+  }
+  return Crc32cSse42(state, p, n);
+}
+
 bool HaveSse42() {
   static const bool have = __builtin_cpu_supports("sse4.2");
   return have;
@@ -64,7 +119,7 @@ std::uint16_t Crc16X25(std::span<const std::uint8_t> bytes) {
 
 std::uint32_t Crc32c(std::span<const std::uint8_t> bytes) {
 #if defined(__x86_64__)
-  if (HaveSse42()) return ~Crc32cSse42(~0u, bytes.data(), bytes.size());
+  if (HaveSse42()) return ~Crc32cSse42Lanes(~0u, bytes.data(), bytes.size());
 #endif
   return Crc32cPortable(bytes);
 }
@@ -79,7 +134,7 @@ std::uint32_t BlockCrc(CrcType type, std::span<const std::uint8_t> prefix) {
     return crc.checksum();
   }
 #if defined(__x86_64__)
-  if (HaveSse42()) return ~Crc32cSse42(Crc32cSse42(~0u, prefix.data(), prefix.size()), kZeros, 4);
+  if (HaveSse42()) return ~Crc32cSse42(Crc32cSse42Lanes(~0u, prefix.data(), prefix.size()), kZeros, 4);
 #endif
   Crc32cEngine crc;
   crc.process_bytes(prefix.data(), prefix.size());
