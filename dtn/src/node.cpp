@@ -545,6 +545,17 @@ void Node::Drop(const StoredBundleInfo& info, RefusalReason reason, std::string 
   Event(BundleEventKind::kDropped, now, info.id, std::nullopt, reason, std::move(detail), info.priority);
 }
 
+void Node::ReadFailed(const StoredBundleInfo& info, const storage::Error& error, clock::DtnTime now) {
+  // A stored copy whose bytes are damaged (a segment record cut short or failing its CRC) is
+  // gone whatever we do: drop that bundle, as for a stored copy that no longer decodes, rather
+  // than fail the store, which would stop the node and fail again on the same bundle after every
+  // restart. Any other read error is the store's.
+  if (error.kind == storage::Error::Kind::kCorrupt) {
+    return Drop(info, RefusalReason::kMalformed, "stored copy unreadable: " + error.message, now);
+  }
+  StoreFailed(error, info.id, now);
+}
+
 void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, clock::DtnTime now) {
   std::expected<Bundle, DecodeError> bundle;
   if (auto fresh = fresh_.find(info.store_seq); fresh != fresh_.end()) {
@@ -554,7 +565,7 @@ void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, cl
     fresh_.erase(fresh);
   } else {
     auto bytes = store_.ReadBytes(info.id);
-    if (!bytes) return StoreFailed(bytes.error(), info.id, now);
+    if (!bytes) return ReadFailed(info, bytes.error(), now);
     bundle = Decode(*bytes, config_.decode_limits);
   }
   if (!bundle) return Drop(info, RefusalReason::kMalformed, "stored copy: " + bundle.error().ToString(), now);
@@ -599,7 +610,7 @@ void Node::TryDeliver(const StoredBundleInfo& info, clock::DtnTime now, Bundle* 
     bundle = std::move(*decoded);  // just accepted: decoded and checked already
   } else {
     auto bytes = store_.ReadBytes(info.id);
-    if (!bytes) return StoreFailed(bytes.error(), info.id, now);
+    if (!bytes) return ReadFailed(info, bytes.error(), now);
     bundle = Decode(*bytes, config_.decode_limits);
   }
   if (!bundle) return Drop(info, RefusalReason::kMalformed, "stored copy: " + bundle.error().ToString(), now);

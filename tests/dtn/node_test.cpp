@@ -584,3 +584,60 @@ TEST_CASE("node: an application send to a local endpoint is delivered once regis
 
 }  // namespace
 }  // namespace ics::dtn
+
+namespace ics::dtn {
+namespace {
+
+TEST_CASE("node: a stored bundle whose segment bytes are damaged is dropped, not a store failure") {
+  // A store failure stops the daemon, and after a restart the same damaged record would stop it
+  // again; the bundle's bytes are gone either way, so the node drops that one and goes on.
+  test::TempDir dir;
+  const std::string path = dir.File("bundles.db");
+  std::vector<BundleId> ids;
+  {
+    auto store = SqliteBundleStore::Open(path);
+    REQUIRE(store);
+    Node node(Config(1), **store);
+    for (std::uint8_t tag : {1, 2}) {
+      SendRequest r = Request(Eid::Ipn(2, 1), Priority::kNormal, tag);
+      r.payload.assign(20'000, tag);  // large enough for a segment record
+      ids.push_back(node.Send(r, kT0).value());
+    }
+    REQUIRE((*store)->Commit());
+    REQUIRE((*store)->segment_files() == 1);
+  }
+  {
+    // One byte inside the first record's bundle (after its 16-byte record header).
+    std::FILE* f = std::fopen((path + ".segments/00000001.seg").c_str(), "r+b");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fseek(f, 16 + 1000, SEEK_SET) == 0);
+    const int byte = std::fgetc(f);
+    REQUIRE(std::fseek(f, 16 + 1000, SEEK_SET) == 0);
+    std::fputc(byte ^ 0x5a, f);
+    std::fclose(f);
+  }
+  auto store = SqliteBundleStore::Open(path);
+  REQUIRE(store);
+  Node node(Config(1), **store);
+  node.OnContactStart(2, kT0 + seconds(1));
+  REQUIRE((*store)->Commit());
+  NodeOutput out = node.TakeOutput();
+  CHECK_FALSE(node.store_error());
+  std::vector<Transmit> t = Transmits(out);
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].id == ids[1]);
+  bool dropped = false;
+  for (const BundleEvent& e : out.events) {
+    if (e.kind == BundleEventKind::kDropped && e.id == ids[0]) {
+      dropped = true;
+      CHECK(e.reason == RefusalReason::kMalformed);
+      CHECK(e.detail.find("stored copy unreadable") == 0);
+      CHECK(e.detail.find("CRC-32C mismatch") != std::string::npos);
+    }
+  }
+  CHECK(dropped);
+  CHECK((*store)->usage().bundles == 1);
+}
+
+}  // namespace
+}  // namespace ics::dtn

@@ -245,6 +245,8 @@ class Node {
   clock::DtnTime ExpectedDeparture(NodeNumber neighbour, Priority priority, std::uint64_t size_bytes,
                                    clock::DtnTime now);
   void StoreFailed(const storage::Error& error, const std::optional<BundleId>& id, clock::DtnTime now);
+  // A stored copy could not be read: dropped if its bytes are damaged (kCorrupt), else StoreFailed.
+  void ReadFailed(const StoredBundleInfo& info, const storage::Error& error, clock::DtnTime now);
   void Event(BundleEventKind kind, clock::DtnTime now, const std::optional<BundleId>& id,
              std::optional<NodeNumber> neighbour = std::nullopt, RefusalReason reason = RefusalReason::kNone,
              std::string detail = {}, Priority priority = Priority::kNormal);
