@@ -304,15 +304,9 @@ void AgentCore::Acquire(const AcquireRequest& request, DtnTime now) {
     return refuse(fmt::format("too many leases and requests at once (limit {})", config_.max_leases));
   }
   Lease lease;
+  lease.record = NewRequest(request.resource, request.hold, request.wait_deadline, now);
   LeaseRecord& r = lease.record;
   r.acquire_request_id = NextRequestId();
-  r.resource = request.resource;
-  r.state = LeaseState::kRequesting;
-  r.term = config_.lease_term;
-  r.hold = request.hold;
-  r.deadline = request.wait_deadline;
-  r.first_sent_at = now;
-  r.count_from = now;
   Persist(lease);
   SendAcquire(lease, now);
   Notify(Outcome::kRequested, r);
@@ -469,7 +463,7 @@ void AgentCore::OnGrant(const coordinator::Grant& m, DtnTime now) {
         // of the request, a sleep): never used, released at once. While the wait deadline allows,
         // ask again under a new id, so the next grant counts from a recent send.
         if (now < r.deadline) {
-          LeaseRecord fresh = FreshRequest(r, now);
+          LeaseRecord fresh = NewRequest(r.resource, r.hold, r.deadline, now);
           StartReleasing(std::exchange(lease, Lease{}), now);
           Rerequest(lease, std::move(fresh), now);
           return;
@@ -630,16 +624,17 @@ void AgentCore::OnReleased(const coordinator::Released& m, DtnTime now) {
   ++counters_.duplicates_ignored;
 }
 
-LeaseRecord AgentCore::FreshRequest(const LeaseRecord& r, DtnTime now) const {
-  LeaseRecord fresh;
-  fresh.resource = r.resource;
-  fresh.state = LeaseState::kRequesting;
-  fresh.term = config_.lease_term;
-  fresh.hold = r.hold;
-  fresh.deadline = r.deadline;
-  fresh.first_sent_at = now;
-  fresh.count_from = now;
-  return fresh;
+LeaseRecord AgentCore::NewRequest(const ResourceName& resource, Duration hold, DtnTime deadline,
+                                   DtnTime now) const {
+  LeaseRecord r;
+  r.resource = resource;
+  r.state = LeaseState::kRequesting;
+  r.term = config_.lease_term;
+  r.hold = hold;
+  r.deadline = deadline;
+  r.first_sent_at = now;
+  r.count_from = now;
+  return r;
 }
 
 void AgentCore::Rerequest(Lease& lease, LeaseRecord fresh, DtnTime now) {
@@ -662,8 +657,9 @@ bool AgentCore::EndedBeforeGrantArrived(const coordinator::Header& h, std::strin
     return false;
   }
   if (now < it->second.record.deadline) {
-    LeaseRecord fresh = FreshRequest(it->second.record, now);
-    Forget(it->second.record);
+    const LeaseRecord& old = it->second.record;
+    LeaseRecord fresh = NewRequest(old.resource, old.hold, old.deadline, now);
+    Forget(old);
     Rerequest(it->second, std::move(fresh), now);
     return true;
   }

@@ -254,8 +254,9 @@ class AgentCore {
   void OnRenewed(const coordinator::Renewed& m, clock::DtnTime now);
   void OnReleased(const coordinator::Released& m, clock::DtnTime now);
   void OnExpired(const coordinator::ExpiredNotice& m, clock::DtnTime now);
-  // A new request for the same resource, hold and wait deadline, first sent `now`.
-  LeaseRecord FreshRequest(const LeaseRecord& r, clock::DtnTime now) const;
+  // A request record (no id yet) for `resource`, first sent `now`, with the configured term.
+  LeaseRecord NewRequest(const ResourceName& resource, clock::Duration hold, clock::DtnTime deadline,
+                         clock::DtnTime now) const;
   // Replaces `lease` by `fresh` under a new request id, persists and sends it.
   void Rerequest(Lease& lease, LeaseRecord fresh, clock::DtnTime now);
   bool EndedBeforeGrantArrived(const coordinator::Header& h, std::string_view how,
