@@ -83,6 +83,19 @@ storage::Error Corrupt(const std::string& path, std::string what) {
   return storage::Error{storage::Error::Kind::kCorrupt, path + ": " + std::move(what), 0};
 }
 
+// One bundle's segment record is missing or damaged: that bundle's bytes are gone, the store is
+// otherwise sound (a Node drops the bundle; kCorrupt, the database itself, stops it).
+storage::Error Damaged(const std::string& path, std::string what) {
+  return storage::Error{storage::Error::Kind::kDamagedRecord, path + ": " + std::move(what), 0};
+}
+
+// Bounds on what a row or a file name may say, so that no sum of them overflows and no damaged
+// row asks for an absurd allocation: segment numbers below 2^40, offsets below 2^48 (256 TiB),
+// records below 2^32 bytes.
+constexpr std::uint64_t kMaxSegmentNumber = std::uint64_t{1} << 40;
+constexpr std::uint64_t kMaxSegmentOffset = std::uint64_t{1} << 48;
+constexpr std::uint64_t kMaxRecordLength = std::uint64_t{1} << 32;
+
 storage::Error IoError(const std::string& path, std::string_view what, int error_number) {
   const auto kind = error_number == ENOSPC || error_number == EDQUOT ? storage::Error::Kind::kFull
                                                                      : storage::Error::Kind::kIo;
@@ -105,7 +118,7 @@ std::optional<std::uint64_t> ParseSegmentName(std::string_view name) {
   const std::string_view digits = name.substr(0, name.size() - kSuffix.size());
   std::uint64_t n = 0;
   const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (r.ec != std::errc() || r.ptr != digits.data() + digits.size() || n == 0 ||
+  if (r.ec != std::errc() || r.ptr != digits.data() + digits.size() || n == 0 || n >= kMaxSegmentNumber ||
       !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return std::nullopt;
   }
@@ -328,7 +341,10 @@ struct SqliteBundleStore::Impl {
       if (it == segments.end() || it->second.live != 0 || n == current) continue;
       if (std::find(unsynced.begin(), unsynced.end(), n) != unsynced.end()) continue;  // not yet
       CloseFd(it->second.fd);
-      if (read_fd_segment == n) CloseFd(read_fd);
+      if (read_fd_segment == n) {
+        CloseFd(read_fd);
+        read_fd_segment = 0;
+      }
       // A failed unlink leaves a segment without rows: the next Open() removes it.
       if (it->second.on_disk) (void)::unlink(SegmentPath(n).c_str());
       segments.erase(it);
@@ -351,14 +367,14 @@ struct SqliteBundleStore::Impl {
     const std::string where =
         fmt::format("offset {}: bundle {} (seq {})", loc.offset, info.id.ToString(), info.store_seq);
     if (auto d = damaged_by_seq.find(info.store_seq); d != damaged_by_seq.end()) {
-      return std::unexpected(Corrupt(file, where + ": " + d->second));
+      return std::unexpected(Damaged(file, where + ": " + d->second));
     }
     auto s = segments.find(loc.segment);
     // The size is bounded by the file before anything is allocated (Open() checked it against the
     // file; appends keep it).
     if (s == segments.end() || !s->second.on_disk ||
         loc.offset + kRecordHeaderBytes + loc.length > s->second.size || loc.length != info.size_bytes) {
-      return std::unexpected(Corrupt(file, where + ": record outside the segment"));
+      return std::unexpected(Damaged(file, where + ": record outside the segment"));
     }
     std::array<std::uint8_t, kRecordHeaderBytes> header{};
     std::vector<std::uint8_t> bytes(loc.length);
@@ -372,6 +388,7 @@ struct SqliteBundleStore::Impl {
       if (fd < 0) {
         if (read_fd_segment != loc.segment) {
           CloseFd(read_fd);
+          read_fd_segment = 0;
           read_fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
           if (read_fd < 0) return std::unexpected(IoError(file, "open", errno));
           read_fd_segment = loc.segment;
@@ -392,22 +409,22 @@ struct SqliteBundleStore::Impl {
         const ssize_t n = ::preadv(fd, iov, count, static_cast<off_t>(loc.offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return std::unexpected(IoError(file, where, errno));
-        if (n == 0) return std::unexpected(Corrupt(file, where + ": segment ends inside the record"));
+        if (n == 0) return std::unexpected(Damaged(file, where + ": segment ends inside the record"));
         done += static_cast<std::uint64_t>(n);
       }
     }
     if (!std::equal(kRecordMagic.begin(), kRecordMagic.end(), header.begin())) {
-      return std::unexpected(Corrupt(file, where + ": no record header there"));
+      return std::unexpected(Damaged(file, where + ": no record header there"));
     }
     if (GetLe(header.data() + 8, 8) != info.store_seq) {
-      return std::unexpected(Corrupt(
+      return std::unexpected(Damaged(
           file, fmt::format("{}: the record there is of seq {}", where, GetLe(header.data() + 8, 8))));
     }
     const std::uint32_t computed = Crc32c(bytes);
     const auto in_header = static_cast<std::uint32_t>(GetLe(header.data() + 4, 4));
     if (computed != loc.crc || in_header != loc.crc) {
       return std::unexpected(
-          Corrupt(file, fmt::format("{}: CRC-32C mismatch: row 0x{:08x}, record 0x{:08x}, bytes 0x{:08x}",
+          Damaged(file, fmt::format("{}: CRC-32C mismatch: row 0x{:08x}, record 0x{:08x}, bytes 0x{:08x}",
                                     where, loc.crc, in_header, computed)));
     }
     return bytes;
@@ -586,8 +603,9 @@ storage::Status SqliteBundleStore::Load() {
       const std::int64_t offset = stmt->Int(14);
       const std::int64_t length = stmt->Int(15);
       const std::int64_t crc = stmt->Int(16);
-      if (impl_->segments_dir.empty() || segment <= 0 || offset < 0 || length < 0 || crc < 0 ||
-          crc > 0xffffffffll || info.size_bytes != 0) {
+      if (impl_->segments_dir.empty() || segment <= 0 || AsUnsigned(segment) >= kMaxSegmentNumber || offset < 0 ||
+          AsUnsigned(offset) >= kMaxSegmentOffset || length < 0 || AsUnsigned(length) >= kMaxRecordLength ||
+          crc < 0 || crc > 0xffffffffll || info.size_bytes != 0) {
         return std::unexpected(Corrupt(db.path(), where + ": bad segment location"));
       }
       info.size_bytes = AsUnsigned(length);
@@ -610,6 +628,23 @@ storage::Status SqliteBundleStore::RecoverSegments() {
   if (impl.segments_dir.empty()) return {};
   std::error_code ec;
   impl.segments_dir_exists = std::filesystem::is_directory(impl.segments_dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    // Not "absent": unreadable (permissions, I/O). Reading it as absent would report every
+    // bundle in it damaged, and a Node drops damaged bundles: refuse to open instead.
+    return std::unexpected(IoError(impl.segments_dir, "cannot examine the segment directory", ec.value()));
+  }
+  if (!impl.segments_dir_exists && !impl.located.empty()) {
+    return std::unexpected(Corrupt(
+        impl.segments_dir,
+        fmt::format("missing, but {} stored bundles have their bytes there: restore the directory next to "
+                    "the database (nothing was changed)",
+                    impl.located.size())));
+  }
+  if (impl.segments_dir_exists) {
+    // Its entry in the parent directory may never have been synced (created by a run that
+    // stopped before its first commit): sync both before the first commit that relies on them.
+    impl.dir_unsynced = impl.parent_unsynced = true;
+  }
   std::uint64_t highest = impl.segments.empty() ? 0 : impl.segments.rbegin()->first;
   for (auto& [n, s] : impl.segments) s.on_disk = false;
   if (impl.segments_dir_exists) {

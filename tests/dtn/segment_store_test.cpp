@@ -231,7 +231,7 @@ TEST_CASE(
     CHECK(store->damaged().empty());  // Open() checks sizes only; the CRC is checked at read
     auto read = store->ReadBytes(b.info.id);
     REQUIRE_FALSE(read.has_value());
-    CHECK(read.error().kind == storage::Error::Kind::kCorrupt);
+    CHECK(read.error().kind == storage::Error::Kind::kDamagedRecord);
     CHECK(read.error().message.find(seg1 + ": offset " + b_offset) == 0);
     CHECK(read.error().message.find("CRC-32C mismatch") != std::string::npos);
     CHECK(store->ReadBytes(a.info.id).value() == a.bytes);
@@ -259,7 +259,7 @@ TEST_CASE(
     CHECK(store->Find(b.info.id) != nullptr);  // kept: the operator decides
     auto read = store->ReadBytes(b.info.id);
     REQUIRE_FALSE(read.has_value());
-    CHECK(read.error().kind == storage::Error::Kind::kCorrupt);
+    CHECK(read.error().kind == storage::Error::Kind::kDamagedRecord);
     CHECK(read.error().message.find(seg1 + ": offset " + b_offset) == 0);
     CHECK(store->ReadBytes(a.info.id).value() == a.bytes);
     CHECK(store->ReadBytes(c.info.id).value() == c.bytes);
@@ -282,6 +282,18 @@ TEST_CASE(
     REQUIRE(store->Put(d.info, d.bytes).value() == PutStatus::kStored);
     REQUIRE(store->Commit());
     CHECK(SegmentNames(path + ".segments") == std::vector<std::string>{"00000002.seg", "00000003.seg"});
+  }
+  SUBCASE("the whole segment directory missing: Open refuses and changes nothing") {
+    std::filesystem::rename(path + ".segments", dir.File("aside"));
+    auto refused = SqliteBundleStore::Open(path);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().kind == storage::Error::Kind::kCorrupt);
+    CHECK(refused.error().message.find(path + ".segments: missing, but 3 stored bundles") == 0);
+    std::filesystem::rename(dir.File("aside"), path + ".segments");
+    auto store = OpenStore(path);
+    CHECK(store->damaged().empty());
+    CHECK(store->ReadBytes(b.info.id).value() == b.bytes);
+    CHECK(store->ReadBytes(small.info.id).value() == small.bytes);
   }
 }
 

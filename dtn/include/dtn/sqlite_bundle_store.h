@@ -33,9 +33,11 @@
 // Recovery (Open): the rows are the truth. Bytes past the last committed record of a segment
 // (written, then the process died before the COMMIT) are ignored: a store never appends to a
 // segment of an earlier run. Segment files no row points into are removed. A row whose segment
-// is missing or too short is reported (damaged(), and a kCorrupt error from ReadBytes naming the
-// file and the offset) and loses no other bundle; a record whose header or CRC does not match its
-// row is a kCorrupt error from ReadBytes naming the file and the offset, never returned as data.
+// is missing or too short is reported (damaged(), and a kDamagedRecord error from ReadBytes naming
+// the file and the offset) and loses no other bundle; a record whose header or CRC does not match
+// its row is a kDamagedRecord error from ReadBytes naming the file and the offset, never returned
+// as data. A segment directory that is missing while rows point into it, or that cannot be
+// examined, makes Open() fail (nothing is changed): it is not taken as every record damaged.
 //
 // Open() reads every row of bundles (not the bytes), seen and counters to rebuild the index, so
 // opening costs O(stored + seen) time and memory, plus one directory listing; bundle bytes are
@@ -89,7 +91,7 @@ class SqliteBundleStore final : public BundleStore {
   std::uint64_t commits() const;  // transactions committed by Commit() so far
   // What Open() found wrong with stored bundles' segments, one line each ("<file>: offset N:
   // bundle <id> (seq S): segment missing"), at most 100 lines (the rest are counted in the last).
-  // Those bundles stay stored; reading one is a kCorrupt error.
+  // Those bundles stay stored; reading one is a kDamagedRecord error.
   const std::vector<std::string>& damaged() const;
   // Segment files on disk now (for tests and tools).
   std::size_t segment_files() const;

@@ -24,6 +24,7 @@ struct Error {
     kIo,             // open/read/write/fsync failed
     kBusy,           // locked by another connection past the busy timeout
     kCorrupt,        // not a database, or a damaged one
+    kDamagedRecord,  // one stored record's bytes are missing or fail their check; the rest is sound
     kNewerSchema,    // written by a newer version of this software: never touched
     kForeignSchema,  // a database of something else (wrong application_id)
     kConstraint,     // a UNIQUE / CHECK / NOT NULL constraint
