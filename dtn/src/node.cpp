@@ -60,6 +60,7 @@ std::string_view SendErrorName(SendError error) {
     case SendError::kBadDestination: return "bad-destination";
     case SendError::kBadLifetime: return "bad-lifetime";
     case SendError::kPayloadTooLarge: return "payload-too-large";
+    case SendError::kBadPriority: return "bad-priority";
     case SendError::kQuotaBundles: return "quota-bundles";
     case SendError::kQuotaBytes: return "quota-bytes";
     case SendError::kStoreError: return "store-error";
@@ -216,6 +217,7 @@ std::expected<BundleId, SendError> Node::Send(const SendRequest& request, clock:
   Advance(now);
   if (request.destination.is_none()) return std::unexpected(SendError::kBadDestination);
   if (request.lifetime <= clock::Duration::zero()) return std::unexpected(SendError::kBadLifetime);
+  if (static_cast<std::size_t>(request.priority) >= kPriorities) return std::unexpected(SendError::kBadPriority);
   if (request.payload.size() > config_.decode_limits.max_payload_bytes) {
     return std::unexpected(SendError::kPayloadTooLarge);
   }
@@ -446,9 +448,19 @@ clock::DtnTime Node::ExpectedDeparture(NodeNumber neighbour, Priority priority, 
       TransmissionTime(size_bytes, contact->rate_bytes_per_s).value_or(contact->end - now);
   LinkBacklog& backlog = link_backlog_[neighbour];
   const std::size_t p = static_cast<std::size_t>(priority);
-  const clock::DtnTime left = std::max(backlog.free_at[p], now) + tx;
+  // Never later than if every byte in flight to this neighbour went first: the link's queue
+  // cannot hold more. Without this bound an estimate that ran ahead (a link faster than its
+  // planned rate, a copy counted again on retransmission) would only grow during a contact and
+  // push retransmissions of lost bundles ever later.
+  std::uint64_t queued_bytes = size_bytes;
+  if (auto w = windows_.find(neighbour); w != windows_.end()) {
+    for (std::uint64_t b : w->second.bytes) queued_bytes += b;
+  }
+  const clock::DtnTime bound =
+      now + TransmissionTime(queued_bytes, contact->rate_bytes_per_s).value_or(contact->end - now);
+  const clock::DtnTime left = std::min(std::max(backlog.free_at[p], now) + tx, bound);
   for (std::size_t q = 0; q <= p; ++q) {  // this class and the less urgent ones (kBulk = 0)
-    backlog.free_at[q] = q == p ? left : std::max(std::max(backlog.free_at[q], now) + tx, left);
+    backlog.free_at[q] = q == p ? left : std::min(std::max(std::max(backlog.free_at[q], now) + tx, left), bound);
   }
   return left;
 }
@@ -549,8 +561,8 @@ void Node::ReadFailed(const StoredBundleInfo& info, const storage::Error& error,
   // A stored copy whose bytes are damaged (a segment record cut short or failing its CRC) is
   // gone whatever we do: drop that bundle, as for a stored copy that no longer decodes, rather
   // than fail the store, which would stop the node and fail again on the same bundle after every
-  // restart. Any other read error is the store's.
-  if (error.kind == storage::Error::Kind::kCorrupt) {
+  // restart. Any other read error (the database itself corrupt, I/O) is the store's.
+  if (error.kind == storage::Error::Kind::kDamagedRecord) {
     return Drop(info, RefusalReason::kMalformed, "stored copy unreadable: " + error.message, now);
   }
   StoreFailed(error, info.id, now);

@@ -396,6 +396,44 @@ TEST_CASE("custody: a bundle queued behind others on the link is not retransmitt
   CHECK(store.usage().bundles == 0);
 }
 
+TEST_CASE("custody: on a link faster than planned, the departure estimate never runs ahead of what is in flight") {
+  // The plan says 1,000 B/s, but the neighbour acknowledges every 2,000-byte bundle 10 ms after
+  // it is handed over (a faster link). The estimate of when each bundle leaves must not add up
+  // the planned 2 s per bundle forever: it is bounded by the bytes actually in flight, so the
+  // timer of the 50th bundle still runs from about one transmission time after its hand-over.
+  constexpr std::uint64_t kRate = 1000;
+  ContactPlan plan;
+  plan.AddContact(Contact{kT0, kT0 + std::chrono::hours(2), 1, 2, kRate});
+  plan.AddRange(clock::RangeEntry{kT0, kT0 + std::chrono::hours(2), 1, 2, seconds(1)});
+  MemoryBundleStore store;
+  NodeConfig c = Config(1);
+  c.plan = &plan;
+  c.retransmit_margin = seconds(2);
+  c.window_per_neighbour = 1;
+  Node node(c, store);
+  node.OnContactStart(2, kT0);
+  DtnTime now = kT0;
+  Duration tx{0};
+  for (std::uint8_t i = 0; i < 50; ++i) {
+    SendRequest r = Request(Eid::Ipn(2, 66), Priority::kBulk, i, std::chrono::hours(2));
+    r.payload.assign(2000, i);
+    const BundleId id = node.Send(r, now).value();
+    REQUIRE(store.Commit());
+    NodeOutput out = node.TakeOutput();
+    REQUIRE(Transmits(out).size() == 1);
+    tx = TxTime(Transmits(out)[0].bytes.size(), kRate);
+    // Alone in flight: it leaves one transmission time after the hand-over, and times out
+    // 2 x 1 s + 2 s after that (50 x 2 s = 100 s later without the bound).
+    CHECK(node.NextDeadline() == now + tx + seconds(4));
+    now += Duration(10);
+    node.OnAcknowledged(2, id, now);
+    REQUIRE(store.Commit());
+    node.TakeOutput();
+  }
+  CHECK(tx > seconds(2));
+  CHECK(node.counters().retransmissions == 0);
+}
+
 TEST_CASE("node: bundles expire during a partition and are never sent after") {
   MemoryBundleStore store;
   Node node(Config(1), store);

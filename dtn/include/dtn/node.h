@@ -109,9 +109,14 @@ struct NodeConfig {
   const ContactPlan* plan = nullptr;  // may be null (static routes only)
   StaticRoutes static_routes;
   DecodeLimits decode_limits;  // for received bundles
+  // Bundles in flight (sent, not yet acknowledged) per neighbour: a bundle goes while fewer than
+  // this many of its own priority and the more urgent ones are in flight, so less urgent bundles
+  // in flight never hold back more urgent ones, and up to 3 x this many (one window per
+  // priority) can be in flight to one neighbour.
   std::size_t window_per_neighbour = 64;
-  // Also at most this many encoded bytes in flight per neighbour (0: no byte bound); a bundle
-  // larger than the bound still goes when nothing else is in flight to that neighbour.
+  // Also at most this many encoded bytes in flight, counted the same way (0: no byte bound); a
+  // bundle larger than the bound still goes when nothing of its or a more urgent priority is in
+  // flight.
   std::uint64_t window_bytes_per_neighbour = 0;
   clock::Duration retransmit_margin = std::chrono::seconds(2);
   clock::Duration retransmit_cap = std::chrono::hours(1);
@@ -136,6 +141,7 @@ enum class SendError : std::uint8_t {
   kBadDestination,   // dtn:none
   kBadLifetime,      // <= 0
   kPayloadTooLarge,  // over config.decode_limits.max_payload_bytes (a peer would refuse it)
+  kBadPriority,      // not one of the three Priority values
   kQuotaBundles,
   kQuotaBytes,
   kStoreError,

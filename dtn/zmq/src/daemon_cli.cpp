@@ -35,9 +35,9 @@ void DaemonCli::AddTo(CLI::App& cli, bool with_app) {
   cli.add_option("--quota-mb", quota_mb_, "bundle store quota in MiB")->check(CLI::PositiveNumber);
   cli.add_option("--max-bundle-bytes", o_.max_bundle_bytes, "largest bundle accepted from a neighbour");
   cli.add_option("--window", o_.window_per_neighbour,
-                 "bundles in flight (unacknowledged) per neighbour; size it to rate x round trip")
+                 "bundles in flight (unacknowledged) per neighbour, per priority class; size it to rate x round trip")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
-  cli.add_option("--window-mb", window_mb_, "and at most this many MiB in flight per neighbour")
+  cli.add_option("--window-mb", window_mb_, "and at most this many MiB in flight per neighbour, per priority class")
       ->check(CLI::PositiveNumber);
   cli.add_flag("--quiet", quiet_, "do not log bundle lifecycle events");
 }
