@@ -38,6 +38,14 @@ NodeConfig Config(NodeNumber n) {
   return c;
 }
 
+// Node 1's link to node 2 for two hours from kT0, at `rate` bytes/s with `owlt` each way.
+ContactPlan TwoHourLink(std::uint64_t rate, Duration owlt) {
+  ContactPlan plan;
+  plan.AddContact(Contact{kT0, kT0 + std::chrono::hours(2), 1, 2, rate});
+  plan.AddRange(clock::RangeEntry{kT0, kT0 + std::chrono::hours(2), 1, 2, owlt});
+  return plan;
+}
+
 SendRequest Request(const Eid& destination, Priority priority, std::uint8_t tag, Duration lifetime = std::chrono::hours(1)) {
   SendRequest r;
   r.destination = destination;
@@ -290,9 +298,7 @@ TEST_CASE("node: bulk bundles filling the window do not hold back an expedited o
 }
 
 TEST_CASE("custody: retransmits after 2 x OWLT plus margin from the departure, doubling, until acknowledged") {
-  ContactPlan plan;
-  plan.AddContact(Contact{kT0, kT0 + std::chrono::hours(2), 1, 2, 100'000});
-  plan.AddRange(clock::RangeEntry{kT0, kT0 + std::chrono::hours(2), 1, 2, seconds(10)});
+  const ContactPlan plan = TwoHourLink(100'000, seconds(10));
   MemoryBundleStore store;
   NodeConfig c = Config(1);
   c.plan = &plan;
@@ -344,9 +350,7 @@ TEST_CASE("custody: a bundle queued behind others on the link is not retransmitt
   // 2 x 1 s + 2 s = 4 s from each bundle's own departure, so none times out. (Counted from the
   // hand-over, bundles 2 to 5 would all time out at 4 s, before some of them have even left.)
   constexpr std::uint64_t kRate = 1000;
-  ContactPlan plan;
-  plan.AddContact(Contact{kT0, kT0 + std::chrono::hours(2), 1, 2, kRate});
-  plan.AddRange(clock::RangeEntry{kT0, kT0 + std::chrono::hours(2), 1, 2, seconds(1)});
+  const ContactPlan plan = TwoHourLink(kRate, seconds(1));
   MemoryBundleStore store;
   NodeConfig c = Config(1);
   c.plan = &plan;
@@ -402,9 +406,7 @@ TEST_CASE("custody: on a link faster than planned, the departure estimate never 
   // the planned 2 s per bundle forever: it is bounded by the bytes actually in flight, so the
   // timer of the 50th bundle still runs from about one transmission time after its hand-over.
   constexpr std::uint64_t kRate = 1000;
-  ContactPlan plan;
-  plan.AddContact(Contact{kT0, kT0 + std::chrono::hours(2), 1, 2, kRate});
-  plan.AddRange(clock::RangeEntry{kT0, kT0 + std::chrono::hours(2), 1, 2, seconds(1)});
+  const ContactPlan plan = TwoHourLink(kRate, seconds(1));
   MemoryBundleStore store;
   NodeConfig c = Config(1);
   c.plan = &plan;

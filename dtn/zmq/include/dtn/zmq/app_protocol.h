@@ -69,7 +69,7 @@ inline constexpr std::size_t kMaxEidSspBytes = 4096;             // a dtn: EID's
 inline constexpr std::size_t kMaxConfirmIds = 4096;              // bundle IDs in one binary confirm
 inline constexpr std::size_t kMinBinaryIdBytes = 1 + 8 + 8 + 1;  // dtn:none source, ms, seq, flag
 
-// "ipn:2.1/815000000123.4" (BundleId::ToString without fragments) back to an ID.
+// "ipn:2.1/815000000123.4" (BundleId::ToString; a fragment's ID is refused) back to an ID.
 std::expected<BundleId, std::string> ParseBundleId(std::string_view text);
 
 // True if `header` is a binary header (begins with the magic byte), whatever its version.
