@@ -60,6 +60,10 @@ Duration TimeoutPolicy::SuspicionTimeoutValue() const {
   return std::max(2 * in_.path.owlt.max, RequestTimeoutValue()) + in_.processing_margin;
 }
 
+Duration TimeoutPolicy::MessageLifetimeValue() const {
+  return std::max<Duration>(std::chrono::hours(1), 2 * SuspicionTimeoutValue());
+}
+
 Duration TimeoutPolicy::HolderViewValue(Duration term) const {
   return term - in_.requester.DriftOver(term) - in_.coordinator.DriftOver(term);
 }

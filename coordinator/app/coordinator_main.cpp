@@ -142,8 +142,7 @@ int Run(const Options& options) {
       request.source = service;
       request.destination = dtn::Eid::Ipn(o.to, kLeaseService);
       request.priority = dtn::Priority::kExpedited;
-      const auto policy_now = policy.For(o.to, now, false);
-      request.lifetime = std::max<clock::Duration>(std::chrono::hours(1), 2 * policy_now.SuspicionTimeout().value);
+      request.lifetime = policy.For(o.to, now, false).MessageLifetimeValue();
       request.payload = Encode(o.message);
       if (auto sent = node.Send(request); !sent) {
         std::fprintf(stderr, "ics-coordinator: could not store an answer to ipn:%llu: %s\n",

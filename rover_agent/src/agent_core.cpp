@@ -117,9 +117,7 @@ AgentCore::AgentCore(AgentConfig config, AgentSnapshot snapshot, DtnTime now) : 
   const Duration spare =
       renew_offset_ - config_.policy.RoundTripMax().value - config_.policy.OneWayMax().value;
   queued_retry_max_ = std::max(request_timeout_, spare / 2);
-  message_lifetime_ =
-      std::max<Duration>(std::chrono::hours(1), 2 * config_.policy.SuspicionTimeoutValue());
-  unanswered_retry_max_ = std::max(request_timeout_, std::min(queued_retry_max_, message_lifetime_ / 2));
+  unanswered_retry_max_ = std::max(request_timeout_, std::min(queued_retry_max_, MessageLifetime() / 2));
   epoch_ = snapshot.epoch;
   reserved_through_ = snapshot.reserved_through;
   next_request_id_ = snapshot.reserved_through + 1;

@@ -786,10 +786,9 @@ Duration Engine::Lifetime(SimNode& n, NodeNumber to) {
   if (cached.second.count() > 0 && local - cached.first < std::chrono::hours(1)) return cached.second;
   Duration d = std::chrono::hours(24);
   if (n.role == Role::kCoordinator) {
-    d = std::max<Duration>(std::chrono::hours(1),
-                           2 * n.plan_policy->For(to, local, false).SuspicionTimeoutValue());
+    d = n.plan_policy->For(to, local, false).MessageLifetimeValue();
   } else if (n.agent_config) {
-    d = std::max<Duration>(std::chrono::hours(1), 2 * n.agent_config->policy.SuspicionTimeoutValue());
+    d = n.agent_config->policy.MessageLifetimeValue();
   }
   cached = {local, d};
   return d;

@@ -89,6 +89,12 @@ class TimeoutPolicy {
   Duration RenewAtValue(Duration term) const;
   Duration RegrantMarginValue(Duration term) const;
 
+  // The bundle lifetime of a lease message on this path: long enough to wait out the worst
+  // suspicion timeout twice, and at least an hour: max(1 h, 2 x SuspicionTimeout). The
+  // coordinator and the agents (daemons and replayer alike) give their messages this lifetime;
+  // the agent's unanswered back-off is bounded by half of it.
+  Duration MessageLifetimeValue() const;
+
   // A multi-line summary of every figure (for logs and `--explain` output).
   std::string Describe(Duration term) const;
 

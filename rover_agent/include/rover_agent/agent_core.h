@@ -205,9 +205,8 @@ class AgentCore {
   clock::Duration RenewOffset() const { return renew_offset_; }
   // The longest interval between Acquire retransmissions while queued (see the contract above).
   clock::Duration QueuedRetryMax() const { return queued_retry_max_; }
-  // The bundle lifetime the drivers give the agent's messages: long enough to wait out the worst
-  // suspicion timeout twice, and at least an hour: max(1 h, 2 x SuspicionTimeout).
-  clock::Duration MessageLifetime() const { return message_lifetime_; }
+  // The bundle lifetime the drivers give the agent's messages (TimeoutPolicy::MessageLifetimeValue).
+  clock::Duration MessageLifetime() const { return config_.policy.MessageLifetimeValue(); }
   // The longest interval between retransmissions of an Acquire that has had no answer:
   // min(QueuedRetryMax(), MessageLifetime() / 2), never below the request timeout. A copy
   // waiting in storage for a partition to heal then always has at least half its lifetime (more
@@ -267,7 +266,6 @@ class AgentCore {
   clock::Duration request_timeout_{0};
   clock::Duration renew_offset_{0};
   clock::Duration queued_retry_max_{0};
-  clock::Duration message_lifetime_{0};
   clock::Duration unanswered_retry_max_{0};
   std::map<ResourceName, Lease> leases_;  // requesting and held, one per resource
   std::map<RequestId, Lease> releasing_;  // by acquire request id
