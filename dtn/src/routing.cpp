@@ -44,7 +44,8 @@ std::optional<Duration> TransmissionTime(std::uint64_t size_bytes, std::uint64_t
   std::uint64_t seconds = size_bytes / rate_bytes_per_s;
   if (seconds > static_cast<std::uint64_t>(kPlanSecondsMax)) return std::nullopt;
   const std::uint64_t rem = size_bytes % rate_bytes_per_s;
-  if (rate_bytes_per_s <= std::numeric_limits<std::uint64_t>::max() / 1000 - 1) {  // the common case: no overflow
+  if (rate_bytes_per_s <=
+      std::numeric_limits<std::uint64_t>::max() / 1000 - 1) {  // the common case: no overflow
     const std::uint64_t rem_ms = (rem * 1000 + rate_bytes_per_s - 1) / rate_bytes_per_s;
     return Duration(static_cast<std::int64_t>(seconds) * 1000 + static_cast<std::int64_t>(rem_ms));
   }
@@ -53,6 +54,11 @@ std::optional<Duration> TransmissionTime(std::uint64_t size_bytes, std::uint64_t
   U128 rem_ms =
       (static_cast<U128>(size_bytes % rate_bytes_per_s) * 1000 + rate_bytes_per_s - 1) / rate_bytes_per_s;
   return Duration(static_cast<std::int64_t>(seconds) * 1000 + static_cast<std::int64_t>(rem_ms));
+}
+
+RouteWorkspace& RouteWorkspace::ForThisThread() {
+  thread_local RouteWorkspace workspace;
+  return workspace;
 }
 
 std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNumber to, DtnTime at,
@@ -70,25 +76,17 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
   }
   // Resetting only what the last search touched keeps the cost of a search independent of the
   // plan's size (a year-long plan has hundreds of thousands of contacts; a search visits a few).
-  if (ws.state_.size() != n) {
-    ws.arrival_ms_.Reset(n);
-    ws.departure_ms_.Reset(n);
-    ws.predecessor_.Reset(n);
-    ws.hops_.Reset(n);
-    ws.state_.Reset(n);  // all kUnseen
-    ws.expanded_.Reset(n);
+  if (ws.slots_.size() < n) {
+    ws.slots_.Reset(n);  // all unseen
   } else {
-    for (std::uint32_t i : ws.touched_) {
-      ws.state_[i] = kUnseen;
-      ws.expanded_[i] = 0;
-    }
+    for (std::uint32_t i : ws.touched_) ws.slots_[i] = RouteWorkspace::Slot{};
   }
   ws.touched_.clear();
   ws.heap_.clear();
   ws.cursors_.clear();
   for (std::size_t index : options.excluded_contacts) {
     if (index < n) {
-      ws.state_[index] = kExcluded;
+      ws.slots_[index].state = kExcluded;
       ws.touched_.push_back(static_cast<std::uint32_t>(index));
     }
   }
@@ -109,7 +107,8 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
   std::optional<Duration> tx_of_rate;
   // Offers contact `index` to a bundle ready at its sending node at `ready` after `hops` hops.
   auto relax = [&](std::size_t index, DtnTime ready, std::uint32_t hops, std::int32_t predecessor) {
-    if (ws.state_[index] == kSettled || ws.state_[index] == kExcluded) return;
+    RouteWorkspace::Slot& slot = ws.slots_[index];
+    if (slot.state == kSettled || slot.state == kExcluded) return;
     const Contact& c = contacts[index];
     if (c.from == c.to || c.to == from || Contains(options.excluded_nodes, c.to)) return;
     // A plan has few distinct rates: the last one's transmission time saves two divisions.
@@ -142,12 +141,12 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     // search returns at that one (or at a better one queued later, which pops earlier still).
     // Not queuing it changes nothing but the work.
     if (arrival.millis() > best_ms || (arrival.millis() == best_ms && index > best_index)) return;
-    if (ws.state_[index] == kQueued && arrival.millis() >= ws.arrival_ms_[index]) return;
-    ws.arrival_ms_[index] = arrival.millis();
-    ws.departure_ms_[index] = departure->millis();
-    ws.predecessor_[index] = predecessor;
-    ws.hops_[index] = hops;
-    ws.state_[index] = kQueued;
+    if (slot.state == kQueued && arrival.millis() >= slot.arrival_ms) return;
+    slot.arrival_ms = arrival.millis();
+    slot.departure_ms = departure->millis();
+    slot.predecessor = predecessor;
+    slot.hops = hops;
+    slot.state = kQueued;
     ws.touched_.push_back(static_cast<std::uint32_t>(index));
     if (c.to == to) {
       best_ms = arrival.millis();  // not above best_ms: the test above returned otherwise
@@ -175,8 +174,8 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     push(Entry{std::max(cur.ready, contacts[cur.next].start).millis(), Entry::kCursor, cursor_id});
   };
   auto expand = [&](NodeNumber node, DtnTime ready, std::uint32_t hops, std::int32_t predecessor) {
-    ws.cursors_.push_back(RouteWorkspace::Cursor{plan.ContactsFromNotEndedBy(node, ready), plan.ContactsFromEnd(node),
-                                                 ready, hops, predecessor});
+    ws.cursors_.push_back(RouteWorkspace::Cursor{plan.ContactsFromNotEndedBy(node, ready),
+                                                 plan.ContactsFromEnd(node), ready, hops, predecessor});
     advance(static_cast<std::uint32_t>(ws.cursors_.size() - 1));
   };
 
@@ -195,37 +194,40 @@ std::optional<Route> FindRoute(const ContactPlan& plan, NodeNumber from, NodeNum
     }
     const std::int64_t arrival_ms = top.key_ms;
     const std::uint32_t index = top.value;
-    if (ws.state_[index] != kQueued || arrival_ms != ws.arrival_ms_[index]) continue;  // stale entry
-    ws.state_[index] = kSettled;
+    RouteWorkspace::Slot& slot = ws.slots_[index];
+    if (slot.state != kQueued || arrival_ms != slot.arrival_ms) continue;  // stale entry
+    slot.state = kSettled;
     const Contact& c = contacts[index];
     if (c.to == to) {
       Route route;
-      std::size_t hop_count = ws.hops_[index];
+      std::size_t hop_count = slot.hops;
       route.hops.resize(hop_count);
       std::int32_t cur = static_cast<std::int32_t>(index);
       for (std::size_t k = hop_count; k-- > 0;) {
         const Contact& hc = contacts[static_cast<std::size_t>(cur)];
-        DtnTime departure = DtnTime::FromMillis(ws.departure_ms_[static_cast<std::size_t>(cur)]);
-        DtnTime arrival = DtnTime::FromMillis(ws.arrival_ms_[static_cast<std::size_t>(cur)]);
+        const RouteWorkspace::Slot& hop_slot = ws.slots_[static_cast<std::size_t>(cur)];
+        DtnTime departure = DtnTime::FromMillis(hop_slot.departure_ms);
+        DtnTime arrival = DtnTime::FromMillis(hop_slot.arrival_ms);
         Duration tx = *TransmissionTime(size_bytes, hc.rate_bytes_per_s);
         route.hops[k] =
             RouteHop{hc, static_cast<std::size_t>(cur), departure, arrival, arrival - departure - tx};
-        cur = ws.predecessor_[static_cast<std::size_t>(cur)];
+        cur = hop_slot.predecessor;
       }
       route.next_hop = route.hops.front().contact.to;
       route.arrival = DtnTime::FromMillis(arrival_ms);
       route.delay = route.arrival - at;
       return route;
     }
-    if (ws.hops_[index] >= options.hops_max) continue;
+    const std::uint32_t hops = slot.hops;
+    if (hops >= options.hops_max) continue;
     // Links are FIFO (see the header), so the first, earliest arrival at a node that may still
     // add hops offers every contact out of it its earliest departure: later arrivals at the same
     // node cannot improve any of them. Expanding each node once keeps a search O(C log C).
     const std::size_t begin = plan.ContactsFromBegin(c.to);
-    if (begin >= n || contacts[begin].from != c.to || ws.expanded_[begin]) continue;
-    ws.expanded_[begin] = 1;
+    if (begin >= n || contacts[begin].from != c.to || ws.slots_[begin].expanded) continue;
+    ws.slots_[begin].expanded = 1;
     ws.touched_.push_back(static_cast<std::uint32_t>(begin));
-    expand(c.to, DtnTime::FromMillis(arrival_ms), ws.hops_[index] + 1, static_cast<std::int32_t>(index));
+    expand(c.to, DtnTime::FromMillis(arrival_ms), hops + 1, static_cast<std::int32_t>(index));
   }
   return std::nullopt;
 }
@@ -332,7 +334,8 @@ void Router::SetPlan(const ContactPlan* plan) {
   cache_.clear();
 }
 
-const Route* Router::CachedRoute(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry) {
+const Route* Router::CachedRoute(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
+                                 DtnTime expiry) {
   CacheKey key{destination, size_bytes};
   auto it = cache_.find(key);
   if (it != cache_.end() && now >= it->second.computed_at) {
@@ -348,7 +351,8 @@ const Route* Router::CachedRoute(NodeNumber destination, DtnTime now, std::uint6
     }
   }
   ++cache_misses_;
-  std::optional<Route> route = FindRoute(*plan_, local_, destination, now, size_bytes, expiry, RouteOptions{}, workspace_);
+  std::optional<Route> route = FindRoute(*plan_, local_, destination, now, size_bytes, expiry, RouteOptions{},
+                                         RouteWorkspace::ForThisThread());
   if (cache_.size() >= kCacheEntriesMax) {
     cache_.clear();
     it = cache_.end();
@@ -367,7 +371,9 @@ std::optional<Route> Router::Cgr(NodeNumber destination, DtnTime now, std::uint6
   bool cacheable = options.excluded_nodes.empty() && options.excluded_contacts.empty() &&
                    options.hops_max == kDefaults.hops_max &&
                    options.owlt_if_no_range == kDefaults.owlt_if_no_range;
-  if (!cacheable) return FindRoute(*plan_, local_, destination, now, size_bytes, expiry, options, workspace_);
+  if (!cacheable)
+    return FindRoute(*plan_, local_, destination, now, size_bytes, expiry, options,
+                     RouteWorkspace::ForThisThread());
   const Route* cached = CachedRoute(destination, now, size_bytes, expiry);
   if (cached == nullptr) return std::nullopt;
   Route route = *cached;

@@ -24,7 +24,8 @@ DtnTime LatestDeparture(const ContactPlan& plan, const Route& route, std::uint64
     const RouteHop& hop = route.hops[i];
     Duration tx = *TransmissionTime(size_bytes, hop.contact.rate_bytes_per_s);
     DtnTime limit = hop.contact.end - std::max(tx, Duration(1));
-    if (std::optional<DtnTime> change = plan.ContactRangeStateAt(hop.contact_index, hop.departure).next_change) {
+    if (std::optional<DtnTime> change =
+            plan.ContactRangeStateAt(hop.contact_index, hop.departure).next_change) {
       limit = std::min(limit, *change - Duration(1));
     }
     if (i + 1 < route.hops.size()) limit = std::min(limit, latest - tx - hop.owlt);
@@ -53,8 +54,8 @@ struct SweepStep {
   DtnTime latest;
 };
 
-SweepStep ComputeStep(const ContactPlan& plan, NodeNumber src, NodeNumber dst, DtnTime t, std::uint64_t size_bytes,
-                      RouteWorkspace& ws) {
+SweepStep ComputeStep(const ContactPlan& plan, NodeNumber src, NodeNumber dst, DtnTime t,
+                      std::uint64_t size_bytes, RouteWorkspace& ws) {
   std::optional<Route> route = FindRoute(plan, src, dst, t, size_bytes, DtnTime::Max(), RouteOptions{}, ws);
   if (!route) return SweepStep{};
   if (route->hops.empty()) return SweepStep{true, true, route->OwltSum(), route->delay, t};
@@ -64,8 +65,8 @@ SweepStep ComputeStep(const ContactPlan& plan, NodeNumber src, NodeNumber dst, D
 
 // Sweeps departures [from, to] from src to dst; `step` gives the step at a departure.
 template <typename StepAt>
-std::expected<void, std::string> Sweep(NodeNumber src, NodeNumber dst, DtnTime from, DtnTime to, std::size_t& routes,
-                                       Accumulator& acc, StepAt&& step_at) {
+std::expected<void, std::string> Sweep(NodeNumber src, NodeNumber dst, DtnTime from, DtnTime to,
+                                       std::size_t& routes, Accumulator& acc, StepAt&& step_at) {
   DtnTime t = from;
   while (true) {
     if (++routes > kPathBoundsRoutesMax) {
@@ -120,7 +121,8 @@ std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPla
 
 std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan& plan, NodeNumber a,
                                                                 NodeNumber b, DtnTime from, DtnTime to,
-                                                                std::uint64_t size_bytes, PathBoundsCache& cache) {
+                                                                std::uint64_t size_bytes,
+                                                                PathBoundsCache& cache) {
   if (auto ok = CheckInterval(a, b, from, to); !ok) return std::unexpected(ok.error());
   Accumulator acc;
   std::size_t routes = 0;
@@ -146,14 +148,15 @@ std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPla
         return SweepStep{s.found, s.local, s.owlt, s.delay, s.latest};
       }
       ++cache.misses_;
-      const SweepStep step = ComputeStep(plan, src, dst, t, size_bytes, cache.workspace_);
+      const SweepStep step = ComputeStep(plan, src, dst, t, size_bytes, RouteWorkspace::ForThisThread());
       if (cache.size_ >= PathBoundsCache::kStepsMax) {
         cache.Clear();
         steps = &cache.paths_[key];
         cursor = 0;
       }
-      steps->insert(steps->begin() + static_cast<std::ptrdiff_t>(cursor),
-                    Entry{t_ms, PathBoundsCache::Step{step.found, step.local, step.owlt, step.delay, step.latest}});
+      steps->insert(
+          steps->begin() + static_cast<std::ptrdiff_t>(cursor),
+          Entry{t_ms, PathBoundsCache::Step{step.found, step.local, step.owlt, step.delay, step.latest}});
       ++cache.size_;
       return step;
     });

@@ -117,10 +117,14 @@ class ZeroedArray {
 };
 
 // Reusable search buffers, so that a caller routing many bundles allocates only when the plan
-// grows. Not thread-safe: one per thread.
+// grows. Not thread-safe: one per thread. ForThisThread() is the one the Router and the
+// PathBoundsCache use: a process that routes for several nodes on one thread (the replayer runs
+// a dozen Nodes and a coordinator's policy) keeps one plan-sized array warm in memory instead of
+// one per router, each touched sparsely.
 class RouteWorkspace {
  public:
   RouteWorkspace() = default;
+  static RouteWorkspace& ForThisThread();
 
   // A search's priority queue entry (public for the search's comparator only): a contact queued
   // with its arrival (kind kContact, value = contact index), or a node's cursor keyed by the
@@ -142,20 +146,25 @@ class RouteWorkspace {
     std::uint32_t hops = 0;
     std::int32_t predecessor = -1;
   };
+  // What a search knows of one contact of the plan, together (a search touches a few contacts
+  // scattered over a plan-sized array: one cache line each rather than one per field). arrival,
+  // departure, predecessor and hops mean something only while state is queued or settled.
+  struct Slot {
+    std::int64_t arrival_ms;
+    std::int64_t departure_ms;
+    std::int32_t predecessor;
+    std::uint32_t hops;
+    std::uint8_t state;     // 0 unseen, 1 queued, 2 settled, 3 excluded
+    std::uint8_t expanded;  // by index of a node's first contact: its contacts offered
+  };
   friend std::optional<Route> FindRoute(const ContactPlan&, NodeNumber, NodeNumber, DtnTime, std::uint64_t,
                                         DtnTime, const RouteOptions&, RouteWorkspace&);
-  // Per contact of the plan. arrival, departure, predecessor and hops mean something only for a
-  // contact whose state is queued or settled.
-  ZeroedArray<std::int64_t> arrival_ms_;
-  ZeroedArray<std::int64_t> departure_ms_;
-  ZeroedArray<std::int32_t> predecessor_;
-  ZeroedArray<std::uint32_t> hops_;
-  ZeroedArray<std::uint8_t> state_;     // 0 unseen, 1 queued, 2 settled, 3 excluded
-  ZeroedArray<std::uint8_t> expanded_;  // by index of a node's first contact: its contacts offered
+  // At least one slot per contact of the plan searched; it grows to the largest plan met and
+  // never shrinks, so searches over plans of different sizes do not reallocate it in turn.
+  ZeroedArray<Slot> slots_;
   std::vector<HeapEntry> heap_;
   std::vector<Cursor> cursors_;
-  // Indices whose arrival, state or expanded flag the last search changed: the next search
-  // resets only these.
+  // Indices whose slot the last search changed: the next search resets only these.
   std::vector<std::uint32_t> touched_;
 };
 
@@ -221,14 +230,14 @@ class PathBoundsCache {
   // drops the ones before its start): a binary search or a walk instead of a tree per step.
   std::map<Path, std::vector<Entry>> paths_;
   std::size_t size_ = 0;  // steps in paths_
-  RouteWorkspace workspace_;
   std::uint64_t hits_ = 0;
   std::uint64_t misses_ = 0;
 };
 
 // PathBoundsBetween (dtn/contact_plan.h) with a memo of its steps: the same result.
-std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan& plan, NodeNumber a, NodeNumber b,
-                                                                DtnTime from, DtnTime to, std::uint64_t size_bytes,
+std::expected<clock::PathBounds, std::string> PathBoundsBetween(const ContactPlan& plan, NodeNumber a,
+                                                                NodeNumber b, DtnTime from, DtnTime to,
+                                                                std::uint64_t size_bytes,
                                                                 PathBoundsCache& cache);
 
 // Destination -> next hop, with an optional default route. For deployments without a plan
@@ -294,7 +303,8 @@ class Router {
 
   // Decide(destination, now, size_bytes, expiry)'s next hop (same answer, same cache), without
   // copying the route out: the node's dispatch asks this for every queued bundle it looks at.
-  std::optional<NodeNumber> NextHop(NodeNumber destination, DtnTime now, std::uint64_t size_bytes, DtnTime expiry);
+  std::optional<NodeNumber> NextHop(NodeNumber destination, DtnTime now, std::uint64_t size_bytes,
+                                    DtnTime expiry);
 
   std::uint64_t cache_hits() const { return cache_hits_; }
   std::uint64_t cache_misses() const { return cache_misses_; }
@@ -326,7 +336,6 @@ class Router {
   const ContactPlan* plan_;
   StaticRoutes static_;
   StaticFallback fallback_;
-  RouteWorkspace workspace_;
   std::unordered_map<CacheKey, CacheEntry, CacheKeyHash> cache_;
   std::uint64_t cache_hits_ = 0;
   std::uint64_t cache_misses_ = 0;
