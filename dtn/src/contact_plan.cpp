@@ -326,10 +326,21 @@ void ContactPlan::SortContacts() {
     const auto last = order.begin() + static_cast<std::ptrdiff_t>(group_begin[g + 1]);
     if (!std::is_sorted(first, last, less)) std::sort(first, last, less);
   }
-  std::vector<Contact> sorted;
-  sorted.reserve(contacts_.size());
-  for (const Record& r : order) sorted.push_back(contacts_[r.index]);
-  contacts_ = std::move(sorted);
+  // Into place along the permutation's cycles (no second plan-sized array to fault in); a
+  // record whose contact is in place points at its own position.
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (order[i].index == i) continue;
+    const Contact held = contacts_[i];
+    std::size_t j = i;
+    while (order[j].index != i) {
+      const std::size_t k = order[j].index;
+      contacts_[j] = contacts_[k];
+      order[j].index = j;
+      j = k;
+    }
+    contacts_[j] = held;
+    order[j].index = j;
+  }
 }
 
 void ContactPlan::AddContact(const Contact& contact) {
@@ -608,6 +619,12 @@ std::expected<PlanEntries, PlanError> ParseContactPlanEntries(std::string_view t
   PlanEntries entries;
   std::vector<Contact>& contacts = entries.contacts;
   std::vector<clock::RangeEntry>& ranges = entries.ranges;
+  // Room for a line each: growing a long plan's arrays by doubling copies and faults in about
+  // twice what they end up holding; capacity never written costs no memory.
+  const std::size_t lines = std::min<std::size_t>(
+      kPlanLinesMax, static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  contacts.reserve(lines);
+  ranges.reserve(lines);
   std::size_t line_no = 0;
   std::size_t pos = 0;
   while (pos < text.size()) {

@@ -140,11 +140,22 @@ struct Event {
   DtnTime at;
   std::uint64_t seq = 0;
   Ev kind = Ev::kTimer;
-  std::size_t node = 0;     // the node it happens at (or link index for kLinkChange)
-  std::size_t other = 0;    // the sending node / request index / fault index
-  std::int64_t a = 0, b = 0;  // kind-specific
+  std::uint32_t node = 0;   // the node it happens at (or link index for kLinkChange)
+  std::uint32_t other = 0;  // the sending node / request index / fault index
   std::uint32_t payload = kNoPayload;  // kArrive, kAck, kUse: its slot in Engine::payloads_
+  std::int64_t a = 0, b = 0;           // kind-specific
 };
+// The setup's link changes of a year-long plan and the run's queue are arrays of these.
+static_assert(sizeof(Event) == 48);
+// A node, link, request or fault index as an Event holds it. Each of those is held in memory
+// many times over, so 2^32 of any is out of reach; the check stands for the narrowing.
+std::uint32_t Index32(std::size_t i) {
+  if (i > UINT32_MAX) {
+    std::fprintf(stderr, "ics-replay: index %zu does not fit an event\n", i);
+    std::abort();
+  }
+  return static_cast<std::uint32_t>(i);
+}
 struct EventLater {
   bool operator()(const Event& x, const Event& y) const { return std::tie(x.at, x.seq) > std::tie(y.at, y.seq); }
 };
@@ -245,16 +256,16 @@ class Engine {
     free_payloads_.push_back(slot);
   }
   const Event* Top() const {
-    const Event* s = setup_next_ < setup_events_.size() ? &setup_events_[setup_next_] : nullptr;
+    const Event* s = setup_next_ < setup_order_.size() ? &setup_events_[setup_order_[setup_next_]] : nullptr;
     const Event* q = queue_.empty() ? nullptr : &queue_.front();
     if (s == nullptr) return q;
     if (q == nullptr) return s;
     return EventLater{}(*s, *q) ? q : s;
   }
   Event Pop() {
-    if (setup_next_ < setup_events_.size() &&
-        (queue_.empty() || !EventLater{}(setup_events_[setup_next_], queue_.front()))) {
-      return setup_events_[setup_next_++];
+    if (setup_next_ < setup_order_.size() &&
+        (queue_.empty() || !EventLater{}(setup_events_[setup_order_[setup_next_]], queue_.front()))) {
+      return setup_events_[setup_order_[setup_next_++]];
     }
     std::pop_heap(queue_.begin(), queue_.end(), EventLater{});
     Event e = queue_.back();
@@ -298,8 +309,9 @@ class Engine {
   std::map<std::pair<std::size_t, std::size_t>, std::size_t> link_index_;
   std::vector<Event> queue_;  // a min-heap by (at, seq)
   bool in_setup_ = true;
-  std::vector<Event> setup_events_;  // sorted by (at, seq) at the end of Setup
-  std::size_t setup_next_ = 0;
+  std::vector<Event> setup_events_;         // in push order
+  std::vector<std::uint32_t> setup_order_;  // their indices by (at, seq), at the end of Setup
+  std::size_t setup_next_ = 0;              // in setup_order_
   std::deque<Payload> payloads_;  // a deque: references stay valid while events are pushed
   std::vector<std::uint32_t> free_payloads_;
   std::uint64_t next_seq_ = 0;
@@ -320,11 +332,11 @@ class Engine {
 // radix sort of the times' offsets from the earliest (11 bits a pass, as many passes as the
 // spread needs: 4 for a year in ms), linear in the number of events where a comparison sort of
 // the year's few hundred thousand link changes was a visible part of the setup.
-std::vector<std::size_t> StableOrderByTime(const std::vector<Event>& events) {
+std::vector<std::uint32_t> StableOrderByTime(const std::vector<Event>& events) {
   constexpr unsigned kBits = 11;
   constexpr std::size_t kBuckets = std::size_t{1} << kBits;
-  std::vector<std::size_t> order(events.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<std::uint32_t> order(events.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = Index32(i);
   if (events.size() < 2) return order;
   std::int64_t lo = events[0].at.millis(), hi = lo;
   for (const Event& e : events) {
@@ -332,18 +344,18 @@ std::vector<std::size_t> StableOrderByTime(const std::vector<Event>& events) {
     hi = std::max(hi, e.at.millis());
   }
   const std::uint64_t spread = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
-  std::vector<std::size_t> next(events.size());
-  std::vector<std::size_t> count(kBuckets);
+  std::vector<std::uint32_t> next(events.size());
+  std::vector<std::uint32_t> count(kBuckets);
   for (unsigned shift = 0; shift < 64 && (spread >> shift) != 0; shift += kBits) {
     auto digit = [&](std::size_t i) {
       const std::uint64_t offset = static_cast<std::uint64_t>(events[i].at.millis()) - static_cast<std::uint64_t>(lo);
       return static_cast<std::size_t>((offset >> shift) & (kBuckets - 1));
     };
     std::fill(count.begin(), count.end(), 0);
-    for (std::size_t i : order) ++count[digit(i)];
-    std::size_t sum = 0;
-    for (std::size_t& c : count) sum += std::exchange(c, sum);
-    for (std::size_t i : order) next[count[digit(i)]++] = i;
+    for (std::uint32_t i : order) ++count[digit(i)];
+    std::uint32_t sum = 0;
+    for (std::uint32_t& c : count) sum += std::exchange(c, sum);
+    for (std::uint32_t i : order) next[count[digit(i)]++] = i;
     order.swap(next);
   }
   return order;
@@ -480,14 +492,20 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     nodes_[f]->links_out.push_back(links_.size());
     links_.push_back(l);
   }
-  setup_events_.reserve(2 * plan_.contacts().size() + 2 * s_.partitions.size());
+  // Every setup event but a random workload's requests; pages reserved and never written cost
+  // nothing, a reallocation copies the lot.
+  std::size_t setup_events_max = 2 * plan_.contacts().size() + 2 * s_.partitions.size() * links_.size() +
+                                 s_.requests.size() + 2 * s_.crashes.size() + s_.clock_faults.size() +
+                                 s_.replays.size();
+  for (const BulkTransfer& b : s_.bulk) setup_events_max += static_cast<std::size_t>(std::max(b.count, 0));
+  setup_events_.reserve(setup_events_max);
   for (const auto& c : plan_.contacts()) {
     auto f = by_id_.find(c.from), t = by_id_.find(c.to);
     if (f == by_id_.end() || t == by_id_.end() || c.from == c.to) continue;
     const std::size_t li = link_index_.at({f->second, t->second});
     if (c.end <= start || c.start >= end_) continue;
-    Push({.at = std::max(c.start, start), .kind = Ev::kLinkChange, .node = li, .a = 1});
-    if (c.end < end_) Push({.at = c.end, .kind = Ev::kLinkChange, .node = li, .a = -1});
+    Push({.at = std::max(c.start, start), .kind = Ev::kLinkChange, .node = Index32(li), .a = 1});
+    if (c.end < end_) Push({.at = c.end, .kind = Ev::kLinkChange, .node = Index32(li), .a = -1});
   }
   for (const auto& p : s_.partitions) {
     std::set<std::size_t> a, b;
@@ -505,8 +523,8 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
       const Link& l = links_[li];
       const bool cut = (a.contains(l.from) && b.contains(l.to)) || (b.contains(l.from) && a.contains(l.to));
       if (!cut) continue;
-      Push({.at = start + p.from, .kind = Ev::kLinkChange, .node = li, .b = 1});
-      Push({.at = start + p.until, .kind = Ev::kLinkChange, .node = li, .b = -1});
+      Push({.at = start + p.from, .kind = Ev::kLinkChange, .node = Index32(li), .b = 1});
+      Push({.at = start + p.until, .kind = Ev::kLinkChange, .node = Index32(li), .b = -1});
     }
     if (o_.record_events) Record(*nodes_[coordinator_], json{{"type", "fault"}, {"event", "partition"}, {"side_a", p.side_a},
                                       {"side_b", p.side_b}, {"from", (start + p.from).ToIso8601()},
@@ -649,20 +667,20 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     }
   }
   for (std::size_t k = 0; k < work_.size(); ++k) {
-    Push({.at = start + work_[k].at, .kind = Ev::kRequest, .other = k});
+    Push({.at = start + work_[k].at, .kind = Ev::kRequest, .other = Index32(k)});
   }
   // Faults.
   for (std::size_t k = 0; k < s_.crashes.size(); ++k) {
     const auto& c = s_.crashes[k];
     auto i = NodeIndex(c.node, "a crash");
     if (!i) return std::unexpected(i.error());
-    Push({.at = start + c.at, .kind = Ev::kDown, .node = *i, .other = k});
-    Push({.at = start + c.at + c.down_for, .kind = Ev::kUp, .node = *i, .other = k});
+    Push({.at = start + c.at, .kind = Ev::kDown, .node = Index32(*i), .other = Index32(k)});
+    Push({.at = start + c.at + c.down_for, .kind = Ev::kUp, .node = Index32(*i), .other = Index32(k)});
   }
   for (std::size_t k = 0; k < s_.clock_faults.size(); ++k) {
     auto i = NodeIndex(s_.clock_faults[k].node, "a clock fault");
     if (!i) return std::unexpected(i.error());
-    Push({.at = start + s_.clock_faults[k].at, .kind = Ev::kClockFault, .node = *i, .other = k});
+    Push({.at = start + s_.clock_faults[k].at, .kind = Ev::kClockFault, .node = Index32(*i), .other = Index32(k)});
   }
   for (std::size_t k = 0; k < s_.bulk.size(); ++k) {
     const BulkTransfer& b = s_.bulk[k];
@@ -674,24 +692,19 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     for (int i = 0; i < b.count; ++i) {
       const Duration at = b.at + b.every * i;
       if (at >= s_.duration) break;
-      Push({.at = start + at, .kind = Ev::kBulk, .node = *from, .other = k});
+      Push({.at = start + at, .kind = Ev::kBulk, .node = Index32(*from), .other = Index32(k)});
     }
   }
   captured_.resize(s_.replays.size());
   for (std::size_t k = 0; k < s_.replays.size(); ++k) {
     auto i = NodeIndex(s_.replays[k].from_node, "a replay");
     if (!i) return std::unexpected(i.error());
-    Push({.at = start + s_.replays[k].replay_at, .kind = Ev::kReplayInject, .node = *i, .other = k});
+    Push({.at = start + s_.replays[k].replay_at, .kind = Ev::kReplayInject, .node = Index32(*i), .other = Index32(k)});
   }
 
-  // Sorted by (at, seq), then placed: seq grows with the push order, i.e. the index, so a stable
-  // sort of the indices by `at` alone is the same order, without moving whole events meanwhile.
-  {
-    std::vector<Event> sorted;
-    sorted.reserve(setup_events_.size());
-    for (std::size_t i : StableOrderByTime(setup_events_)) sorted.push_back(setup_events_[i]);
-    setup_events_ = std::move(sorted);
-  }
+  // Ordered by (at, seq): seq grows with the push order, i.e. the index, so a stable sort of the
+  // indices by `at` alone is that order; the events themselves stay where they are.
+  setup_order_ = StableOrderByTime(setup_events_);
   in_setup_ = false;
 
   // Start every node.
@@ -913,7 +926,7 @@ void Engine::OnNotification(SimNode& n, const rover_agent::Notification& note) {
       }
       beliefs_[key] = b;
       if (b.use_every.count() > 0) {
-        Push({.at = now_ + b.use_every, .kind = Ev::kUse, .node = n.index, .a = static_cast<std::int64_t>(b.token)},
+        Push({.at = now_ + b.use_every, .kind = Ev::kUse, .node = Index32(n.index), .a = static_cast<std::int64_t>(b.token)},
              Payload{.resource = note.resource});
       }
       break;
@@ -1071,7 +1084,7 @@ void Engine::ServeBulk(std::size_t li) {
     if (l.bulk.empty()) return;
   }
   l.idle_armed = true;
-  Push({.at = std::max(l.busy_until, now_ + Duration(1)), .kind = Ev::kLinkIdle, .node = li});
+  Push({.at = std::max(l.busy_until, now_ + Duration(1)), .kind = Ev::kLinkIdle, .node = Index32(li)});
 }
 
 void Engine::SendOnLink(SimNode& n, std::size_t li, NodeNumber neighbour, std::vector<std::uint8_t> bytes) {
@@ -1096,7 +1109,7 @@ void Engine::SendOnLink(SimNode& n, std::size_t li, NodeNumber neighbour, std::v
     arrive += Duration(static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(l->reorder_delay_max.count() + 1)));
   }
   const bool duplicate = l->duplication > 0 && u(rng_) < l->duplication;
-  const Event e{.at = arrive, .kind = Ev::kArrive, .node = l->to, .other = n.index,
+  const Event e{.at = arrive, .kind = Ev::kArrive, .node = Index32(l->to), .other = Index32(n.index),
                 .a = static_cast<std::int64_t>(l->closes), .b = done.millis()};
   if (duplicate) {
     ++r_.bundles_duplicated;
@@ -1138,7 +1151,7 @@ void Engine::Acknowledge(SimNode& n, const dtn::Acknowledge& a) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   if (l->loss > 0 && u(rng_) < l->loss) return;
   const DtnTime arrive = now_ + plan_.OwltAt(n.id, a.neighbour, now_).value_or(Duration(0));
-  Push({.at = arrive, .kind = Ev::kAck, .node = l->to, .other = n.index}, Payload{.id = a.id});
+  Push({.at = arrive, .kind = Ev::kAck, .node = Index32(l->to), .other = Index32(n.index)}, Payload{.id = a.id});
 }
 
 void Engine::Arm(SimNode& n) {
@@ -1158,7 +1171,7 @@ void Engine::Arm(SimNode& n) {
   if (n.armed && *n.armed == at) return;
   n.armed = at;
   ++n.timer_generation;
-  if (at <= end_) Push({.at = at, .kind = Ev::kTimer, .node = n.index, .a = static_cast<std::int64_t>(n.timer_generation)});
+  if (at <= end_) Push({.at = at, .kind = Ev::kTimer, .node = Index32(n.index), .a = static_cast<std::int64_t>(n.timer_generation)});
 }
 
 void Engine::UpdateLink(std::size_t li, int d_open, int d_cut) {
