@@ -267,8 +267,19 @@ storage::Status BundleStore::SetCounter(std::string_view name, std::uint64_t val
 }
 
 storage::Result<std::size_t> BundleStore::Commit() {
+  // After a failed commit the in-memory view (the index, an implementation's own bookkeeping such
+  // as the segment store's live counts) is ahead of the file: a later commit that succeeded would
+  // make that mismatch durable-looking. Every later commit fails too, until the owner reopens.
+  if (commit_failed_) {
+    return std::unexpected(storage::Error{
+        storage::Error::Kind::kMisuse,
+        "bundle store: an earlier commit failed (" + commit_failed_->message + "); reopen the store", 0});
+  }
   if (staged_ == 0) return std::size_t{0};
-  if (auto st = DoCommit(); !st) return std::unexpected(st.error());
+  if (auto st = DoCommit(); !st) {
+    commit_failed_ = st.error();
+    return std::unexpected(st.error());
+  }
   return std::exchange(staged_, 0);
 }
 

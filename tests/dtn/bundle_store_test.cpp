@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bundle_store_test_util.h"
@@ -367,6 +368,41 @@ TEST_CASE("bundle store (SQLite): a file of another kind is refused and left alo
   auto store = SqliteBundleStore::Open(path);
   REQUIRE_FALSE(store.has_value());
   CHECK(store.error().kind == storage::Error::Kind::kForeignSchema);
+}
+
+// A store whose next commit fails, as a disk error would make it.
+class FailingCommitStore : public MemoryBundleStore {
+ public:
+  bool fail_next = false;
+
+ protected:
+  storage::Status DoCommit() override {
+    if (std::exchange(fail_next, false)) {
+      return std::unexpected(storage::Error{storage::Error::Kind::kIo, "injected: disk I/O error", 5});
+    }
+    return MemoryBundleStore::DoCommit();
+  }
+};
+
+TEST_CASE("bundle store: after a failed commit every later commit fails until the store is reopened") {
+  FailingCommitStore store;
+  TestBundle a = MakeTestBundle(1, 1000, 1, kDest3, Priority::kNormal, 60'000);
+  TestBundle b = MakeTestBundle(1, 1000, 2, kDest3, Priority::kNormal, 60'000);
+  REQUIRE(store.Put(a.info, a.bytes).value() == PutStatus::kStored);
+  store.fail_next = true;
+  auto first = store.Commit();
+  REQUIRE_FALSE(first.has_value());
+  CHECK(first.error().kind == storage::Error::Kind::kIo);
+  // The implementation would commit this one (fail_next is spent), but the view is already ahead
+  // of the durable state: nothing may be committed on top of it.
+  REQUIRE(store.Put(b.info, b.bytes).value() == PutStatus::kStored);
+  auto second = store.Commit();
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.error().kind == storage::Error::Kind::kMisuse);
+  CHECK(second.error().message.find("injected: disk I/O error") != std::string::npos);
+  CHECK(second.error().message.find("reopen") != std::string::npos);
+  CHECK(store.commits() == 0);
+  CHECK_FALSE(store.Commit().has_value());  // even with nothing new staged
 }
 
 }  // namespace

@@ -126,7 +126,8 @@ class BundleStore {
   // A named persistent counter (e.g. the node's creation-timestamp sequence).
   storage::Status SetCounter(std::string_view name, std::uint64_t value);
   // Makes every staged write durable (all or nothing). Returns the number of writes committed
-  // (0 when nothing was staged: no transaction, no fsync).
+  // (0 when nothing was staged: no transaction, no fsync). Once a commit has failed, every later
+  // one fails (kMisuse, naming the first error): the store must be reopened (see Errors above).
   storage::Result<std::size_t> Commit();
   // Writes staged since the last Commit.
   std::size_t staged() const { return staged_; }
@@ -186,10 +187,11 @@ class BundleStore {
   StoreLimits limits_;
   std::unique_ptr<BundleIndex> index_;
   std::size_t staged_ = 0;
+  std::optional<storage::Error> commit_failed_;  // the first failed commit's error
 };
 
 // The in-memory store: the same behaviour, nothing durable (Commit only ends the batch).
-class MemoryBundleStore final : public BundleStore {
+class MemoryBundleStore : public BundleStore {
  public:
   explicit MemoryBundleStore(StoreLimits limits = {});
   ~MemoryBundleStore() override;
