@@ -66,7 +66,7 @@ P=$BUILD/tests/chain_probe
 [ -x "$P" ] || { echo "no $P: build target chain_probe in $BUILD" >&2; exit 2; }
 N1K=${N1K:-50000}; N64K=${N64K:-3000}; NLAT=${NLAT:-2000}
 
-d=$(mktemp -d /tmp/ics-chain-bench.XXXXXX); pids=()
+d=$(mktemp -d "${TMPDIR:-/tmp}/ics-chain-bench.XXXXXX"); pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done

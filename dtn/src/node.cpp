@@ -213,7 +213,7 @@ void Node::Accept(Bundle bundle, std::span<const std::uint8_t> bytes, clock::Dtn
   }
 }
 
-std::expected<BundleId, SendError> Node::Send(const SendRequest& request, clock::DtnTime now) {
+std::expected<BundleId, SendError> Node::Send(SendRequest request, clock::DtnTime now) {
   Advance(now);
   if (request.destination.is_none()) return std::unexpected(SendError::kBadDestination);
   if (request.lifetime <= clock::Duration::zero()) return std::unexpected(SendError::kBadLifetime);
@@ -230,7 +230,7 @@ std::expected<BundleId, SendError> Node::Send(const SendRequest& request, clock:
     StoreFailed(st.error(), std::nullopt, now);
     return std::unexpected(SendError::kStoreError);
   }
-  Bundle bundle = MakeBundle(source, request.destination, created, request.lifetime, request.payload,
+  Bundle bundle = MakeBundle(source, request.destination, created, request.lifetime, std::move(request.payload),
                              request.priority, config_.crc);
   if (config_.hop_limit > 0) bundle.set_hop_count(HopCount{config_.hop_limit, 0});
   // Creation time 0 means "no clock" to a receiver, which then needs the age block for expiry.
@@ -595,11 +595,13 @@ void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, cl
   }
   const std::uint32_t attempt = attempts_[info.store_seq]++;
   ids_.try_emplace(info.store_seq, info.id);
-  std::vector<std::uint8_t> bytes = Encode(*bundle);
+  std::vector<std::uint8_t> bytes(config_.transmit_headroom);
+  EncodeAppend(*bundle, bytes);
   // The timer runs from the expected end of this bundle's transmission, not from now: a bundle
   // queued behind others on the link (or a large one at a low rate) has not left yet, and a
   // timeout counted from now would retransmit it before it ever did.
-  const clock::DtnTime left = ExpectedDeparture(neighbour, info.priority, bytes.size(), now);
+  const clock::DtnTime left =
+      ExpectedDeparture(neighbour, info.priority, bytes.size() - config_.transmit_headroom, now);
   const clock::DtnTime deadline = left + RetransmitTimeout(neighbour, attempt, left);
   in_flight_[info.store_seq] = InFlight{neighbour, deadline, info.size_bytes, info.priority};
   // Out of the dispatch's queue walk until released (acknowledged, timed out, contact ended).
@@ -610,7 +612,8 @@ void Node::TransmitBundle(const StoredBundleInfo& info, NodeNumber neighbour, cl
   window.bytes[static_cast<std::size_t>(info.priority)] += info.size_bytes;
   ++counters_.transmissions;
   if (attempt > 0) ++counters_.retransmissions;
-  output_.actions.emplace_back(Transmit{neighbour, info.id, info.priority, std::move(bytes), attempt});
+  output_.actions.emplace_back(
+      Transmit{neighbour, info.id, info.priority, std::move(bytes), attempt, config_.transmit_headroom});
   Event(BundleEventKind::kForwarded, now, info.id, neighbour, RefusalReason::kNone,
         attempt > 0 ? fmt::format("retransmission {}", attempt) : std::string(), info.priority);
 }

@@ -124,6 +124,10 @@ struct NodeConfig {
   // False: TakeOutput's events stay empty (a driver that logs nothing saves building them; the
   // counters still count everything).
   bool record_events = true;
+  // Free bytes at the start of each Transmit's `bytes`, before the encoded bundle: room for the
+  // driver's own frame header, so that it can hand the buffer to its transport as one frame
+  // without copying the bundle (the ZeroMQ daemon's link frames).
+  std::size_t transmit_headroom = 0;
   // Bundles this node creates (Send):
   std::uint64_t hop_limit = 32;  // 0: no hop-count block
   CrcType crc = CrcType::kCrc32c;
@@ -176,8 +180,9 @@ class Node {
 
   void OnBundleReceived(NodeNumber from, std::span<const std::uint8_t> bytes, clock::DtnTime now);
   // Creates a bundle with creation timestamp [now, sequence] (the sequence is persisted with the
-  // bundle and never repeats, across restarts) and stores it. Returns its ID.
-  std::expected<BundleId, SendError> Send(const SendRequest& request, clock::DtnTime now);
+  // bundle and never repeats, across restarts) and stores it. Returns its ID. The payload becomes
+  // the bundle's: pass the request as an rvalue to move it there instead of copying it.
+  std::expected<BundleId, SendError> Send(SendRequest request, clock::DtnTime now);
   void OnContactStart(NodeNumber neighbour, clock::DtnTime now);
   void OnContactEnd(NodeNumber neighbour, clock::DtnTime now);
   void OnAcknowledged(NodeNumber neighbour, const BundleId& id, clock::DtnTime now);

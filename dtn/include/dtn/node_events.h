@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -24,8 +25,12 @@ struct Transmit {
   NodeNumber neighbour = 0;
   BundleId id;
   Priority priority = Priority::kNormal;
-  std::vector<std::uint8_t> bytes;  // the encoded bundle, previous node / age / hop count updated
-  std::uint32_t attempt = 0;        // 0: first transmission; n: the n-th retransmission
+  // NodeConfig::transmit_headroom free bytes (the driver's to fill), then the encoded bundle,
+  // previous node / age / hop count updated.
+  std::vector<std::uint8_t> bytes;
+  std::uint32_t attempt = 0;  // 0: first transmission; n: the n-th retransmission
+  std::size_t headroom = 0;   // bytes before the bundle in `bytes`
+  std::span<const std::uint8_t> bundle() const { return std::span(bytes).subspan(headroom); }
 };
 
 // Tell the neighbour that this node has the bundle stored (durably: see node.h): the neighbour

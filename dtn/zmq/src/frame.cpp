@@ -69,6 +69,13 @@ void AppendBundleFrame(std::vector<std::uint8_t>& out, clock::DtnTime sent, std:
   out.insert(out.end(), bundle.begin(), bundle.end());
 }
 
+void WriteBundleFrameHeader(std::span<std::uint8_t> frame, clock::DtnTime sent) {
+  std::vector<std::uint8_t> header;
+  header.reserve(kFrameHeaderBytes);
+  PutHeader(header, 1, sent);
+  std::copy(header.begin(), header.end(), frame.first(kFrameHeaderBytes).begin());
+}
+
 namespace {
 
 // The source EID's text of the previous entry: the entries of one acks frame mostly share it, and

@@ -206,6 +206,26 @@ SendResult LinkSet::SendBundle(NodeNumber to, clock::DtnTime mission_now, std::s
   return SendResult::kSent;
 }
 
+SendResult LinkSet::SendBundleFrame(NodeNumber to, clock::DtnTime mission_now, std::vector<std::uint8_t>&& frame) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return SendResult::kUnknownNeighbour;
+  WriteBundleFrameHeader(frame, mission_now);
+  // The message owns the vector from here: its I/O thread frees it once the bytes are sent (a
+  // message that is not sent frees it when it is destroyed below).
+  auto* owned = new std::vector<std::uint8_t>(std::move(frame));
+  ::zmq::message_t message(
+      owned->data(), owned->size(),
+      [](void*, void* hint) { delete static_cast<std::vector<std::uint8_t>*>(hint); }, owned);
+  const std::size_t size = message.size();
+  if (!it->second.dealer->send(message, ::zmq::send_flags::dontwait)) {
+    ++counters_.would_block;
+    return SendResult::kWouldBlock;
+  }
+  ++counters_.frames_out;
+  counters_.bytes_out += size;
+  return SendResult::kSent;
+}
+
 SendResult LinkSet::SendAck(NodeNumber to, const AckFrame& ack) {
   if (!peers_.contains(to)) return SendResult::kUnknownNeighbour;
   return SendOnRouter(to, MakeAckFrame(ack)) ? SendResult::kSent : SendResult::kWouldBlock;

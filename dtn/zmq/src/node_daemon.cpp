@@ -122,6 +122,7 @@ std::expected<void, std::string> NodeDaemon::Init() {
   config.window_per_neighbour = o.window_per_neighbour;
   config.window_bytes_per_neighbour = o.window_bytes_per_neighbour;
   config.record_events = o.log_events;
+  config.transmit_headroom = kFrameHeaderBytes;  // Perform sends each Transmit's buffer as the frame
   node_ = std::make_unique<Node>(config, *store_);
 
   LinkSetConfig link_config;
@@ -456,13 +457,13 @@ void NodeDaemon::HandleBinaryAppMessage(const std::string& client, std::string_v
   if (verb == "send") {
     auto h = ParseSendHeader(header);
     if (!h) return AppReject(client, "refused", verb, h.error());
-    SendRequest& request = send_scratch_;
+    SendRequest request;
     request.destination = std::move(h->to);
     request.source = h->from.is_none() ? Eid::Ipn(options_.node, 0) : std::move(h->from);
     request.priority = h->priority;
     request.lifetime = clock::Duration(h->lifetime_ms);
-    request.payload.assign(payload.begin(), payload.end());  // keeps its capacity across sends
-    auto id = node_->Send(request, now);
+    request.payload.assign(payload.begin(), payload.end());
+    auto id = node_->Send(std::move(request), now);  // the payload moves into the bundle
     if (!id) return AppReject(client, "refused", verb, std::string(SendErrorName(id.error())), std::to_string(h->tag));
     StoredReply reply;
     reply.client = client;
@@ -543,7 +544,7 @@ void NodeDaemon::HandleAppMessage(const std::string& client, std::string_view ve
     }
     request.lifetime = clock::Duration(lifetime_ms);
     request.payload.assign(payload.begin(), payload.end());
-    auto id = node_->Send(request, now);
+    auto id = node_->Send(std::move(request), now);
     if (!id) return fail("refused", std::string(SendErrorName(id.error())), &tag);
     // {"id":...,"tag":...}, as json{...}.dump() would write it.
     StoredReply reply;
@@ -666,7 +667,7 @@ void NodeDaemon::Perform(NodeOutput output, clock::DtnTime now) {
     if (auto* t = std::get_if<Transmit>(&action)) {
       // "Would block" (the neighbour's queue is full or its connection is gone) leaves the bundle
       // in flight in the node's view; its retransmission timer or the contact end requeues it.
-      links_->SendBundle(t->neighbour, now, t->bytes);
+      links_->SendBundleFrame(t->neighbour, now, std::move(t->bytes));
     } else if (auto* a = std::get_if<Acknowledge>(&action)) {
       AckFrame ack;
       ack.sent = now;

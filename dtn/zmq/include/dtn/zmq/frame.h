@@ -68,6 +68,10 @@ struct AcksFrame {
 using Frame = std::variant<BundleFrame, AckFrame, PingFrame, AcksFrame>;
 
 void AppendBundleFrame(std::vector<std::uint8_t>& out, clock::DtnTime sent, std::span<const std::uint8_t> bundle);
+// The header of a bundle frame, written over the first kFrameHeaderBytes of `frame` (the bundle
+// already follows them: see dtn::NodeConfig::transmit_headroom). REQUIRES: frame.size() >=
+// kFrameHeaderBytes.
+void WriteBundleFrameHeader(std::span<std::uint8_t> frame, clock::DtnTime sent);
 std::vector<std::uint8_t> MakeAckFrame(const AckFrame& ack);
 // REQUIRES: 1 <= acks.size() <= kMaxAcksPerFrame (the entries' `sent` is ignored).
 std::vector<std::uint8_t> MakeAcksFrame(clock::DtnTime sent, std::span<const AckFrame> acks);

@@ -108,6 +108,11 @@ class LinkSet {
   std::chrono::steady_clock::time_point NextHeartbeat() const { return next_ping_; }
 
   SendResult SendBundle(NodeNumber to, clock::DtnTime mission_now, std::span<const std::uint8_t> bundle);
+  // The same without copying the bundle: `frame` is kFrameHeaderBytes of room, then the bundle
+  // (a Transmit encoded with NodeConfig::transmit_headroom = kFrameHeaderBytes). The header is
+  // written into the room and ZeroMQ takes the buffer as it is (freed once sent, or at once if
+  // the send would block). REQUIRES: frame.size() >= kFrameHeaderBytes.
+  SendResult SendBundleFrame(NodeNumber to, clock::DtnTime mission_now, std::vector<std::uint8_t>&& frame);
   // Acks go back to the neighbour whose DEALER sent the bundle (our ROUTER side).
   SendResult SendAck(NodeNumber to, const AckFrame& ack);
   // The same for many bundles: as few acks frames as kMaxAcksPerFrame and kMaxAcksFrameBytes

@@ -164,7 +164,6 @@ class NodeDaemon {
   std::map<Eid, std::unique_ptr<Endpoint>> app_endpoints_;
   std::vector<StoredReply> stored_replies_;  // sent after the turn's commit
   std::string reply_scratch_;                 // a reply header being built (reused)
-  SendRequest send_scratch_;                  // a binary send's request (its payload buffer is reused)
   std::vector<::zmq::pollitem_t> poll_items_;  // Turn's, reused
   std::vector<LinkEvent> link_events_;         // Turn's, reused
   bool commit_failed_ = false;                 // a turn's commit failed: Run returns 1
