@@ -1,6 +1,5 @@
 // ics-replay: replay mission latency scenarios deterministically and check safety. Parses options
 // and calls the library (scenarios/replay.h); see scenarios/README.md for the commands.
-#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -13,6 +12,9 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#ifdef ICS_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 #include "scenarios/bench.h"
 #include "scenarios/replay.h"
@@ -152,6 +154,16 @@ int Merge(const std::vector<std::string>& files, const std::string& summary_path
   return merged->violations == 0 ? 0 : 1;
 }
 
+// The malloc this process runs on (see scenarios/CMakeLists.txt).
+std::string AllocatorName() {
+#ifdef ICS_WITH_MIMALLOC
+  const int v = mi_version();
+  return fmt::format("mimalloc {}.{}.{}", v / 100, v / 10 % 10, v % 10);
+#else
+  return "glibc malloc";
+#endif
+}
+
 int Bench(const std::string& file, int rovers, int days, std::uint64_t seed) {
   auto scenario = Load(file);
   if (!scenario) {
@@ -191,6 +203,7 @@ int Bench(const std::string& file, int rovers, int days, std::uint64_t seed) {
               ics::clock::FormatDuration(result->simulated).c_str(), static_cast<unsigned long long>(result->events),
               wall > 0 ? static_cast<double>(result->events) / wall : 0.0, wall > 0 ? simulated / wall : 0.0,
               static_cast<double>(usage.ru_maxrss) / 1024.0);
+  std::printf("  allocator %s\n", AllocatorName().c_str());
   std::printf("  cpu %.2f s, %.0f events per CPU-second, simulated/cpu %.3g\n", cpu,
               cpu > 0 ? static_cast<double>(result->events) / cpu : 0.0, cpu > 0 ? simulated / cpu : 0.0);
   std::printf("  requests %llu, granted %llu, bundle transmissions %llu, safety violations %zu\n",
@@ -202,12 +215,6 @@ int Bench(const std::string& file, int rovers, int days, std::uint64_t seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Blocks of 128 KiB or more (route search workspaces: arrays the size of the plan per node,
-  // built again at every crash or wake) always come straight from mmap, so calloc hands out fresh
-  // zero pages instead of clearing recycled heap memory. glibc starts at this threshold but raises
-  // it to the size of the largest mmapped block freed (the setup frees plan-sized vectors), after
-  // which such callocs memset megabytes each (about 3 % of a year-long replay's instructions).
-  mallopt(M_MMAP_THRESHOLD, 128 << 10);
   CLI::App app{"ics-replay: deterministic replay of mission latency scenarios with a safety checker"};
   app.require_subcommand(1);
 
