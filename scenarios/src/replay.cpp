@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -414,8 +415,39 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
   }
 
   // The plan (+ orbital ranges).
-  // The plan is built once, after the orbital ranges are added (the parse's own entries, not a
-  // plan built from them and copied).
+  // The orbital light-time bounds depend only on the two bodies: sampled once per pair of bodies and reused for every node pair on them. Sampling is the costly part of a long
+  // scenario's setup (a few milliseconds a simulated month), so a second thread samples, up to
+  // the end of the run, every pair the nodes could need while this one parses the plan; steps
+  // past that (a plan reaching beyond the run) are sampled here when needed. Each step is
+  // computed alone, by the same code, so the figures do not depend on which thread did it.
+  using BodyPair = std::pair<clock::Body, clock::Body>;
+  struct BodyPairBounds {
+    NodeNumber a = 0, b = 0;  // two nodes on those bodies (a < b), for OrbitalModel::Bound
+    std::vector<std::optional<clock::OwltBound>> steps;
+  };
+  std::map<BodyPair, BodyPairBounds> by_bodies;
+  clock::OrbitalModel model;
+  const DtnTime orbital_from = start - std::chrono::hours(48);
+  const Duration orbital_step = std::max<Duration>(s_.orbital_range_step, std::chrono::minutes(1));
+  std::jthread sampler;  // declared after what it writes: joined before those are destroyed
+  if (s_.orbital_ranges) {
+    for (const auto& n : nodes_) {
+      if (n->spec->body) model.Place(n->id, *n->spec->body);
+    }
+    for (const auto& x : nodes_) {
+      for (const auto& y : nodes_) {
+        if (x->id >= y->id || !x->spec->body || !y->spec->body || *x->spec->body == *y->spec->body) continue;
+        by_bodies.try_emplace(std::minmax(*x->spec->body, *y->spec->body), BodyPairBounds{x->id, y->id, {}});
+      }
+    }
+    sampler = std::jthread([&by_bodies, &model, orbital_from, orbital_step, until = end_ + std::chrono::hours(48)] {
+      for (auto& [bodies, pair] : by_bodies) {
+        for (DtnTime t0 = orbital_from; t0 < until; t0 += orbital_step) {
+          pair.steps.push_back(model.Bound(pair.a, pair.b, t0, t0 + orbital_step));
+        }
+      }
+    });
+  }
   auto parsed =
       dtn::ParseContactPlanEntries(s_.plan_text, s_.plan_source.empty() ? s_.source + ":plan" : s_.plan_source, start);
   if (!parsed) return std::unexpected(parsed.error().ToString());
@@ -430,33 +462,23 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     pairs.insert({f->second, t->second});
   }
   if (s_.orbital_ranges) {
-    clock::OrbitalModel model;
-    for (const auto& n : nodes_) {
-      if (n->spec->body) model.Place(n->id, *n->spec->body);
-    }
-    const Duration step = std::max<Duration>(s_.orbital_range_step, std::chrono::minutes(1));
+    sampler.join();
+    const Duration step = orbital_step;
     std::set<std::pair<NodeNumber, NodeNumber>> done;
     const DtnTime horizon = std::max(end_, last_end.value_or(end_)) + std::chrono::hours(48);
-    // The bounds depend only on the two bodies: computed once per pair of bodies (the orbital
-    // model's sampling is the costly part of a long scenario's setup), reused for every node pair.
-    std::map<std::pair<clock::Body, clock::Body>, std::vector<std::optional<clock::OwltBound>>> by_bodies;
     for (const auto& [f, t] : pairs) {
       const NodeNumber a = std::min(nodes_[f]->id, nodes_[t]->id), b = std::max(nodes_[f]->id, nodes_[t]->id);
       if (!done.insert({a, b}).second) continue;
       if (!model.BodyOf(a) || !model.BodyOf(b)) continue;
       if (*model.BodyOf(a) == *model.BodyOf(b)) {  // one body: 0 s (surface distances ignored)
-        ranges.push_back({start - std::chrono::hours(48), horizon, a, b, Duration(0)});
+        ranges.push_back({orbital_from, horizon, a, b, Duration(0)});
         continue;
       }
-      auto [memo, fresh] = by_bodies.try_emplace({*model.BodyOf(a), *model.BodyOf(b)});
-      if (fresh) {
-        for (DtnTime t0 = start - std::chrono::hours(48); t0 < horizon; t0 += step) {
-          memo->second.push_back(model.Bound(a, b, t0, t0 + step));
-        }
-      }
+      BodyPairBounds& memo = by_bodies.at(std::minmax(*model.BodyOf(a), *model.BodyOf(b)));
       std::size_t k = 0;
-      for (DtnTime t0 = start - std::chrono::hours(48); t0 < horizon; t0 += step, ++k) {
-        const std::optional<clock::OwltBound>& bound = memo->second[k];
+      for (DtnTime t0 = orbital_from; t0 < horizon; t0 += step, ++k) {
+        if (k == memo.steps.size()) memo.steps.push_back(model.Bound(memo.a, memo.b, t0, t0 + step));
+        const std::optional<clock::OwltBound>& bound = memo.steps[k];
         if (!bound) continue;
         // Consecutive steps with the same bound (always, for two nodes on one body) become one
         // range: routing's range lookups cost less.
