@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <deque>
 #include <filesystem>
@@ -330,12 +331,11 @@ class Engine {
 };
 
 // The indices of `events` ordered by time, equal times in index order: a least-significant-digit
-// radix sort of the times' offsets from the earliest (11 bits a pass, as many passes as the
-// spread needs: 4 for a year in ms), linear in the number of events where a comparison sort of
+// radix sort of the times' offsets from the earliest, in as few passes of at most 12 bits as the
+// spread needs (3 for up to 795 days in ms), over the offsets copied out once (a pass then reads
+// 8-byte keys, not 48-byte events). Linear in the number of events, where a comparison sort of
 // the year's few hundred thousand link changes was a visible part of the setup.
 std::vector<std::uint32_t> StableOrderByTime(const std::vector<Event>& events) {
-  constexpr unsigned kBits = 11;
-  constexpr std::size_t kBuckets = std::size_t{1} << kBits;
   std::vector<std::uint32_t> order(events.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = Index32(i);
   if (events.size() < 2) return order;
@@ -344,14 +344,20 @@ std::vector<std::uint32_t> StableOrderByTime(const std::vector<Event>& events) {
     lo = std::min(lo, e.at.millis());
     hi = std::max(hi, e.at.millis());
   }
-  const std::uint64_t spread = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
+  std::vector<std::uint64_t> key(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    key[i] = static_cast<std::uint64_t>(events[i].at.millis()) - static_cast<std::uint64_t>(lo);
+  }
+  const unsigned bits = static_cast<unsigned>(std::bit_width(static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo)));
+  if (bits == 0) return order;
+  constexpr unsigned kBitsMax = 12;
+  const unsigned passes = (bits + kBitsMax - 1) / kBitsMax;
+  const unsigned digit_bits = (bits + passes - 1) / passes;
+  const std::uint64_t mask = (std::uint64_t{1} << digit_bits) - 1;
   std::vector<std::uint32_t> next(events.size());
-  std::vector<std::uint32_t> count(kBuckets);
-  for (unsigned shift = 0; shift < 64 && (spread >> shift) != 0; shift += kBits) {
-    auto digit = [&](std::size_t i) {
-      const std::uint64_t offset = static_cast<std::uint64_t>(events[i].at.millis()) - static_cast<std::uint64_t>(lo);
-      return static_cast<std::size_t>((offset >> shift) & (kBuckets - 1));
-    };
+  std::vector<std::uint32_t> count(std::size_t{1} << digit_bits);
+  for (unsigned shift = 0; shift < bits; shift += digit_bits) {
+    auto digit = [&](std::uint32_t i) { return static_cast<std::size_t>((key[i] >> shift) & mask); };
     std::fill(count.begin(), count.end(), 0);
     for (std::uint32_t i : order) ++count[digit(i)];
     std::uint32_t sum = 0;
