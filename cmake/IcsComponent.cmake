@@ -20,10 +20,21 @@ function(ics_component)
   set_property(GLOBAL APPEND PROPERTY ICS_CORE_DIRS_${C_NAME} ${C_DIR})
 endfunction()
 
-# ics_tool(NAME <exe> SOURCES <files...> DEPS <targets...>)
+# ics_tool(NAME <exe> [MIMALLOC] SOURCES <files...> DEPS <targets...>)
+#   MIMALLOC: the executable runs on mimalloc (Microsoft's allocator, Debian's libmimalloc-dev),
+#   linked first so that it replaces malloc and operator new for the whole process, and defines
+#   ICS_WITH_MIMALLOC. For the node daemons and the replayer, which make and free a few small
+#   objects per bundle: measured, 1 KiB bundles through the chain bench cost ~25 % less CPU
+#   (53 -> 38-42 us per bundle over five processes) and the year-long replay ~7 % less (README,
+#   "Benchmarks"). Sanitizer builds keep the sanitizers' allocator.
 function(ics_tool)
-  cmake_parse_arguments(T "" "NAME" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(T "MIMALLOC" "NAME" "SOURCES;DEPS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
+  if(T_MIMALLOC AND NOT ICS_SANITIZE)
+    find_package(mimalloc 2.0 REQUIRED)
+    list(PREPEND T_DEPS mimalloc)
+    target_compile_definitions(${T_NAME} PRIVATE ICS_WITH_MIMALLOC)
+  endif()
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS})
 endfunction()
 
