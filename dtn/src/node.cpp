@@ -511,6 +511,13 @@ void Node::FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations
   for (const Eid& destination : destinations) {
     std::size_t taken = 0;
     store_.VisitQueue(destination, [&](const StoredBundleInfo& info) {
+      // The queue is in priority order: once this bundle's class (with the more urgent ones) has
+      // no room left for what was taken, no later bundle of this destination can go either (a
+      // full bulk window does not make the walk route every queued bulk bundle).
+      const std::size_t in_flight = InFlightFrom(neighbour, info.priority);
+      if (in_flight >= config_.window_per_neighbour || taken >= config_.window_per_neighbour - in_flight) {
+        return false;
+      }
       if (info.expires_at <= now || in_flight_.contains(info.store_seq)) return true;
       const std::optional<NodeNumber> hop = NextHop(info, now);
       if (!hop) return true;
