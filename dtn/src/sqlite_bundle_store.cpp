@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -268,7 +269,23 @@ struct SqliteBundleStore::Impl {
     }
     const std::uint64_t n = next_segment++;
     const std::string file = SegmentPath(n);
-    const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = -1;
+    // A spare (a reclaimed segment) is renamed and overwritten from its start: its blocks are
+    // allocated and written already, so appending to it changes no extent and no file size, and
+    // its fdatasync waits for data only, not for a journal commit (nor for the discard an unlink
+    // costs on a disk mounted with it). Records of its earlier life past the new ones are never
+    // pointed at (a row names its record's store sequence number, which the read checks).
+    while (fd < 0 && !spares.empty()) {
+      const std::uint64_t spare = spares.back();
+      spares.pop_back();
+      if (::renameat2(AT_FDCWD, SegmentPath(spare).c_str(), AT_FDCWD, file.c_str(), RENAME_NOREPLACE) != 0) {
+        (void)::unlink(SegmentPath(spare).c_str());
+        continue;
+      }
+      fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) (void)::unlink(file.c_str());
+    }
+    if (fd < 0) fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return std::unexpected(IoError(file, "cannot create segment", errno));
     segments[n] = Segment{fd, 0, 0, true};
     current = n;
@@ -345,8 +362,15 @@ struct SqliteBundleStore::Impl {
         CloseFd(read_fd);
         read_fd_segment = 0;
       }
-      // A failed unlink leaves a segment without rows: the next Open() removes it.
-      if (it->second.on_disk) (void)::unlink(SegmentPath(n).c_str());
+      // Kept as a spare (StartSegment reuses it) or unlinked; either way a segment without rows,
+      // which the next Open() removes if it is still there.
+      if (it->second.on_disk) {
+        if (spares.size() < spare_segments_max) {
+          spares.push_back(n);
+        } else {
+          (void)::unlink(SegmentPath(n).c_str());
+        }
+      }
       segments.erase(it);
     }
     reclaim.clear();
@@ -457,7 +481,9 @@ struct SqliteBundleStore::Impl {
   std::vector<std::uint64_t> unsynced;  // written since the last commit
   bool dir_unsynced = false;            // a segment was created since the last commit
   bool parent_unsynced = false;         // the segment directory was created since the last commit
-  std::vector<std::uint64_t> reclaim;   // to unlink after the next successful commit
+  std::vector<std::uint64_t> reclaim;   // to unlink (or keep as spares) after the next successful commit
+  std::vector<std::uint64_t> spares;    // reclaimed segments kept for StartSegment to reuse
+  std::size_t spare_segments_max = 0;
   std::unordered_map<std::uint64_t, Location> located;            // store_seq -> its record, for segment rows
   std::unordered_map<std::uint64_t, std::string> damaged_by_seq;  // what Open() found wrong
   std::vector<std::string> damaged;
@@ -504,6 +530,7 @@ storage::Result<std::unique_ptr<SqliteBundleStore>> SqliteBundleStore::Open(cons
   if (path != ":memory:" && !path.empty()) impl.segments_dir = path + ".segments";
   impl.threshold_bytes = impl.segments_dir.empty() ? 0 : options.segment_threshold_bytes;
   impl.roll_bytes = std::max<std::uint64_t>(options.segment_roll_bytes, 1);
+  impl.spare_segments_max = options.spare_segments;
   impl.sync = options.durability == storage::Durability::kFull;
   struct Prep {
     storage::Statement* stmt;
