@@ -63,12 +63,6 @@ std::unexpected<std::string> Bad(const Reader& r, std::string_view what) {
 
 }  // namespace
 
-void AppendBundleFrame(std::vector<std::uint8_t>& out, clock::DtnTime sent, std::span<const std::uint8_t> bundle) {
-  out.reserve(out.size() + kFrameHeaderBytes + bundle.size());
-  PutHeader(out, 1, sent);
-  out.insert(out.end(), bundle.begin(), bundle.end());
-}
-
 void WriteBundleFrameHeader(std::span<std::uint8_t> frame, clock::DtnTime sent) {
   std::vector<std::uint8_t> header;
   header.reserve(kFrameHeaderBytes);

@@ -187,23 +187,9 @@ void LinkSet::Heartbeat(clock::DtnTime mission_now, std::chrono::steady_clock::t
 }
 
 SendResult LinkSet::SendBundle(NodeNumber to, clock::DtnTime mission_now, std::span<const std::uint8_t> bundle) {
-  auto it = peers_.find(to);
-  if (it == peers_.end()) return SendResult::kUnknownNeighbour;
-  // The frame is assembled in the message itself: one copy of the bundle, not two.
-  scratch_.clear();
-  AppendBundleFrame(scratch_, mission_now, {});
-  ::zmq::message_t frame(scratch_.size() + bundle.size());
-  auto* out = static_cast<std::uint8_t*>(frame.data());
-  std::copy(scratch_.begin(), scratch_.end(), out);
-  if (!bundle.empty()) std::memcpy(out + scratch_.size(), bundle.data(), bundle.size());
-  const std::size_t size = frame.size();
-  if (!it->second.dealer->send(frame, ::zmq::send_flags::dontwait)) {
-    ++counters_.would_block;
-    return SendResult::kWouldBlock;
-  }
-  ++counters_.frames_out;
-  counters_.bytes_out += size;
-  return SendResult::kSent;
+  std::vector<std::uint8_t> frame(kFrameHeaderBytes);
+  frame.insert(frame.end(), bundle.begin(), bundle.end());  // one copy of the bundle
+  return SendBundleFrame(to, mission_now, std::move(frame));
 }
 
 SendResult LinkSet::SendBundleFrame(NodeNumber to, clock::DtnTime mission_now, std::vector<std::uint8_t>&& frame) {

@@ -67,7 +67,6 @@ struct AcksFrame {
 };
 using Frame = std::variant<BundleFrame, AckFrame, PingFrame, AcksFrame>;
 
-void AppendBundleFrame(std::vector<std::uint8_t>& out, clock::DtnTime sent, std::span<const std::uint8_t> bundle);
 // The header of a bundle frame, written over the first kFrameHeaderBytes of `frame` (the bundle
 // already follows them: see dtn::NodeConfig::transmit_headroom). REQUIRES: frame.size() >=
 // kFrameHeaderBytes.

@@ -145,7 +145,6 @@ class LinkSet {
   LinkSetConfig config_;
   ::zmq::socket_t router_;
   std::map<NodeNumber, Peer> peers_;
-  std::vector<std::uint8_t> scratch_;
   std::chrono::steady_clock::time_point next_ping_{};
   LinkCounters counters_;
 };
