@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -421,11 +422,14 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
   }
 
   // The plan (+ orbital ranges).
-  // The orbital light-time bounds depend only on the two bodies: sampled once per pair of bodies and reused for every node pair on them. Sampling is the costly part of a long
-  // scenario's setup (a few milliseconds a simulated month), so a second thread samples, up to
-  // the end of the run, every pair the nodes could need while this one parses the plan; steps
-  // past that (a plan reaching beyond the run) are sampled here when needed. Each step is
-  // computed alone, by the same code, so the figures do not depend on which thread did it.
+  // The plan is built once, after the orbital ranges are added (the parse's own entries, not a
+  // plan built from them and copied).
+  // The orbital light-time bounds depend only on the two bodies: sampled once per pair of bodies
+  // and reused for every node pair on them. Sampling is the costly part of a long scenario's
+  // setup (a few milliseconds a simulated month), so a second thread samples, up to the end of
+  // the run, every pair the nodes could need while this one parses the plan; steps past that (a
+  // plan reaching beyond the run, or no thread to be had) are sampled here when needed. Each step
+  // is computed alone, by the same code, so the figures do not depend on which thread did it.
   using BodyPair = std::pair<clock::Body, clock::Body>;
   struct BodyPairBounds {
     NodeNumber a = 0, b = 0;  // two nodes on those bodies (a < b), for OrbitalModel::Bound
@@ -446,13 +450,17 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
         by_bodies.try_emplace(std::minmax(*x->spec->body, *y->spec->body), BodyPairBounds{x->id, y->id, {}});
       }
     }
-    sampler = std::jthread([&by_bodies, &model, orbital_from, orbital_step, until = end_ + std::chrono::hours(48)] {
-      for (auto& [bodies, pair] : by_bodies) {
-        for (DtnTime t0 = orbital_from; t0 < until; t0 += orbital_step) {
-          pair.steps.push_back(model.Bound(pair.a, pair.b, t0, t0 + orbital_step));
+    try {
+      sampler = std::jthread([&by_bodies, &model, orbital_from, orbital_step, until = end_ + std::chrono::hours(48)] {
+        for (auto& [bodies, pair] : by_bodies) {
+          for (DtnTime t0 = orbital_from; t0 < until; t0 += orbital_step) {
+            pair.steps.push_back(model.Bound(pair.a, pair.b, t0, t0 + orbital_step));
+          }
         }
-      }
-    });
+      });
+    } catch (const std::system_error&) {
+      // No thread (a process limit): every step is sampled below, on demand.
+    }
   }
   auto parsed =
       dtn::ParseContactPlanEntries(s_.plan_text, s_.plan_source.empty() ? s_.source + ":plan" : s_.plan_source, start);
@@ -468,7 +476,7 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
     pairs.insert({f->second, t->second});
   }
   if (s_.orbital_ranges) {
-    sampler.join();
+    if (sampler.joinable()) sampler.join();
     const Duration step = orbital_step;
     std::set<std::pair<NodeNumber, NodeNumber>> done;
     const DtnTime horizon = std::max(end_, last_end.value_or(end_)) + std::chrono::hours(48);
