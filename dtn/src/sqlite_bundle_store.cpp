@@ -161,11 +161,12 @@ const storage::SchemaSpec& BundleStoreSchema() { return kSchema; }
 //   2. fsync the segment directory if a segment was created (its name is on disk), and the store's
 //      directory if the segment directory was created;
 //   3. COMMIT: the rows pointing at those records become durable;
-//   4. unlink the segments whose last row this commit removed.
+//   4. unlink the segments whose last row this commit removed, or keep them as spares (a spare
+//      becomes a new segment by a rename, fsynced with the directory at the commit, step 2).
 // A crash before 3 leaves records no row points at (ignored; their segment is removed at the next
 // open if no row points into it at all). A crash between 3 and 4 leaves segments without rows,
-// removed at the next open. A segment is never unlinked before the COMMIT that removed its last
-// row is durable, and never while it is the one being appended.
+// removed at the next open, as are spares. A segment is never unlinked or reused before the
+// COMMIT that removed its last row is durable, and never while it is the one being appended.
 struct SqliteBundleStore::Impl {
   struct Location {
     std::uint64_t segment = 0;
@@ -365,7 +366,7 @@ struct SqliteBundleStore::Impl {
       // Kept as a spare (StartSegment reuses it) or unlinked; either way a segment without rows,
       // which the next Open() removes if it is still there.
       if (it->second.on_disk) {
-        if (spares.size() < spare_segments_max) {
+        if (spares.size() < spare_segments_max && it->second.size <= roll_bytes) {
           spares.push_back(n);
         } else {
           (void)::unlink(SegmentPath(n).c_str());

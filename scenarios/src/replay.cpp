@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <new>
 #include <random>
 #include <set>
+#include <stop_token>
 #include <system_error>
 #include <thread>
 #include <tuple>
@@ -451,11 +453,17 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
       }
     }
     try {
-      sampler = std::jthread([&by_bodies, &model, orbital_from, orbital_step, until = end_ + std::chrono::hours(48)] {
-        for (auto& [bodies, pair] : by_bodies) {
-          for (DtnTime t0 = orbital_from; t0 < until; t0 += orbital_step) {
-            pair.steps.push_back(model.Bound(pair.a, pair.b, t0, t0 + orbital_step));
+      // Stops early when asked (the setup returns on a plan error) or out of memory: the steps it
+      // did not sample are sampled below, on demand.
+      sampler = std::jthread([&by_bodies, &model, orbital_from, orbital_step,
+                              until = end_ + std::chrono::hours(48)](std::stop_token stop) {
+        try {
+          for (auto& [bodies, pair] : by_bodies) {
+            for (DtnTime t0 = orbital_from; t0 < until && !stop.stop_requested(); t0 += orbital_step) {
+              pair.steps.push_back(model.Bound(pair.a, pair.b, t0, t0 + orbital_step));
+            }
           }
+        } catch (const std::bad_alloc&) {
         }
       });
     } catch (const std::system_error&) {
@@ -464,7 +472,10 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
   }
   auto parsed =
       dtn::ParseContactPlanEntries(s_.plan_text, s_.plan_source.empty() ? s_.source + ":plan" : s_.plan_source, start);
-  if (!parsed) return std::unexpected(parsed.error().ToString());
+  if (!parsed) {
+    sampler.request_stop();
+    return std::unexpected(parsed.error().ToString());
+  }
   std::vector<dtn::Contact> contacts = std::move(parsed->contacts);
   std::vector<clock::RangeEntry> ranges = std::move(parsed->ranges);
   std::optional<DtnTime> last_end;

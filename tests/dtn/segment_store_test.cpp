@@ -250,6 +250,20 @@ TEST_CASE(
   CHECK(store->Find(a.info.id) == nullptr);
 }
 
+TEST_CASE("segment store: a segment larger than the roll size (one big record) is unlinked, not kept as a spare") {
+  test::TempDir dir;
+  const std::string path = dir.File("bundles.db");
+  const std::string segments = path + ".segments";
+  TestBundle huge = Large(1, 60'000), next = Large(2, 30'000);
+  auto store = OpenStore(path, 50'000, 2);
+  REQUIRE(store->Put(huge.info, huge.bytes).value() == PutStatus::kStored);  // segment 1, alone
+  REQUIRE(store->Put(next.info, next.bytes).value() == PutStatus::kStored);  // segment 2
+  REQUIRE(store->Commit());
+  REQUIRE(store->Remove(huge.info.id).value());
+  REQUIRE(store->Commit());
+  CHECK(SegmentNames(segments) == std::vector<std::string>{"00000002.seg"});
+}
+
 TEST_CASE("segment store: a spare left at a restart is removed; a record of a segment's earlier life is refused") {
   test::TempDir dir;
   const std::string path = dir.File("bundles.db");

@@ -37,10 +37,11 @@
 // every read checks.
 // Recovery (Open): the rows are the truth. Bytes past the last committed record of a segment
 // (written, then the process died before the COMMIT, or left from a spare's earlier life) are
-// ignored: a store never appends to a segment of an earlier run. Segment files no row points
-// into (spares among them) are removed. A row whose segment
-// is missing or too short is reported (damaged(), and a kDamagedRecord error from ReadBytes naming
-// the file and the offset) and loses no other bundle; a record whose header or CRC does not match
+// ignored: a store never appends to (or reuses) a segment found at Open. Segment files no row
+// points into (spares among them) are removed. A row whose segment is missing or too short is
+// reported (damaged(), and a kDamagedRecord error from ReadBytes naming the file and the offset)
+// and loses no other bundle (below Durability::kFull, where records are not fdatasynced, a record
+// lost in a reused spare is not "too short": damaged() misses it and the read reports it); a record whose header or CRC does not match
 // its row is a kDamagedRecord error from ReadBytes naming the file and the offset, never returned
 // as data. A segment directory that is missing while rows point into it, or that cannot be
 // examined, makes Open() fail (nothing is changed): it is not taken as every record damaged.
@@ -79,9 +80,12 @@ struct SqliteBundleStoreOptions {
   // gets a segment of its own). Smaller segments are reclaimed sooner: one long-lived bundle
   // keeps its whole segment on disk.
   std::uint64_t segment_roll_bytes = 16 << 20;
-  // Reclaimed segments kept to be reused as new ones instead of unlinked (each holds up to
-  // segment_roll_bytes of disk). With 64 KiB bundles through the chain bench, 2 spares moved
-  // ~10 % more per second than unlinking and creating (dtn/bench/README.md). 0: unlink them.
+  // Reclaimed segments kept to be reused as new ones instead of unlinked: only those of at most
+  // segment_roll_bytes (a segment holding one larger record is unlinked), so spares hold at most
+  // spare_segments x segment_roll_bytes of disk beside the bundles (not counted by `limits`; the
+  // bytes of removed bundles stay in them until overwritten). With 64 KiB bundles through the
+  // chain bench, 2 spares moved ~10 % more per second than unlinking and creating
+  // (dtn/bench/README.md). 0: unlink them.
   std::size_t spare_segments = 2;
 };
 
@@ -104,7 +108,7 @@ class SqliteBundleStore final : public BundleStore {
   // bundle <id> (seq S): segment missing"), at most 100 lines (the rest are counted in the last).
   // Those bundles stay stored; reading one is a kDamagedRecord error.
   const std::vector<std::string>& damaged() const;
-  // Segment files on disk now (for tests and tools).
+  // Segment files on disk now that rows may point into (for tests and tools; spares not counted).
   std::size_t segment_files() const;
 
  protected:

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 namespace ics::dtn::zmq {
 
@@ -195,13 +198,19 @@ SendResult LinkSet::SendBundle(NodeNumber to, clock::DtnTime mission_now, std::s
 SendResult LinkSet::SendBundleFrame(NodeNumber to, clock::DtnTime mission_now, std::vector<std::uint8_t>&& frame) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return SendResult::kUnknownNeighbour;
+  if (frame.size() < kFrameHeaderBytes) {
+    std::fprintf(stderr, "ics::dtn::zmq LinkSet::SendBundleFrame: %zu bytes, no room for the frame header\n",
+                 frame.size());
+    std::abort();
+  }
   WriteBundleFrameHeader(frame, mission_now);
-  // The message owns the vector from here: its I/O thread frees it once the bytes are sent (a
-  // message that is not sent frees it when it is destroyed below).
-  auto* owned = new std::vector<std::uint8_t>(std::move(frame));
+  // The message owns the vector once it is made: its I/O thread frees it once the bytes are sent
+  // (a message that is not sent frees it when it is destroyed below).
+  auto owned = std::make_unique<std::vector<std::uint8_t>>(std::move(frame));
   ::zmq::message_t message(
       owned->data(), owned->size(),
-      [](void*, void* hint) { delete static_cast<std::vector<std::uint8_t>*>(hint); }, owned);
+      [](void*, void* hint) { delete static_cast<std::vector<std::uint8_t>*>(hint); }, owned.get());
+  (void)owned.release();
   const std::size_t size = message.size();
   if (!it->second.dealer->send(message, ::zmq::send_flags::dontwait)) {
     ++counters_.would_block;
