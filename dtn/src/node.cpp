@@ -505,7 +505,14 @@ void Node::Dispatch(clock::DtnTime now) {
 // Each pass stops at the first bundle routed elsewhere (the rest of that destination's queue
 // follows the same route, bar a bundle whose expiry forbids it, which is skipped).
 void Node::FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations, clock::DtnTime now) {
-  const std::size_t room = config_.window_per_neighbour - InFlightFrom(neighbour, Priority::kExpedited);
+  // Room per priority class (with the more urgent ones), fixed for the walk: nothing is sent
+  // until the candidates are chosen.
+  std::array<std::size_t, kPriorities> class_room{};
+  for (std::size_t p = 0; p < kPriorities; ++p) {
+    const std::size_t in_flight = InFlightFrom(neighbour, static_cast<Priority>(p));
+    class_room[p] = in_flight >= config_.window_per_neighbour ? 0 : config_.window_per_neighbour - in_flight;
+  }
+  const std::size_t room = class_room[static_cast<std::size_t>(Priority::kExpedited)];
   std::vector<StoredBundleInfo>& candidates = scratch_candidates_;
   candidates.clear();
   for (const Eid& destination : destinations) {
@@ -514,10 +521,7 @@ void Node::FillWindow(NodeNumber neighbour, const std::vector<Eid>& destinations
       // The queue is in priority order: once this bundle's class (with the more urgent ones) has
       // no room left for what was taken, no later bundle of this destination can go either (a
       // full bulk window does not make the walk route every queued bulk bundle).
-      const std::size_t in_flight = InFlightFrom(neighbour, info.priority);
-      if (in_flight >= config_.window_per_neighbour || taken >= config_.window_per_neighbour - in_flight) {
-        return false;
-      }
+      if (taken >= class_room[static_cast<std::size_t>(info.priority)]) return false;
       if (info.expires_at <= now || in_flight_.contains(info.store_seq)) return true;
       const std::optional<NodeNumber> hop = NextHop(info, now);
       if (!hop) return true;

@@ -488,7 +488,6 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
   }
   if (s_.orbital_ranges) {
     if (sampler.joinable()) sampler.join();
-    const Duration step = orbital_step;
     std::set<std::pair<NodeNumber, NodeNumber>> done;
     const DtnTime horizon = std::max(end_, last_end.value_or(end_)) + std::chrono::hours(48);
     for (const auto& [f, t] : pairs) {
@@ -501,17 +500,17 @@ std::expected<void, std::string> Engine::Setup(const std::string& epochlog_path)
       }
       BodyPairBounds& memo = by_bodies.at(std::minmax(*model.BodyOf(a), *model.BodyOf(b)));
       std::size_t k = 0;
-      for (DtnTime t0 = orbital_from; t0 < horizon; t0 += step, ++k) {
-        if (k == memo.steps.size()) memo.steps.push_back(model.Bound(memo.a, memo.b, t0, t0 + step));
+      for (DtnTime t0 = orbital_from; t0 < horizon; t0 += orbital_step, ++k) {
+        if (k == memo.steps.size()) memo.steps.push_back(model.Bound(memo.a, memo.b, t0, t0 + orbital_step));
         const std::optional<clock::OwltBound>& bound = memo.steps[k];
         if (!bound) continue;
         // Consecutive steps with the same bound (always, for two nodes on one body) become one
         // range: routing's range lookups cost less.
         if (!ranges.empty() && ranges.back().a == a && ranges.back().b == b && ranges.back().end == t0 &&
             ranges.back().owlt == bound->max) {
-          ranges.back().end = t0 + step;
+          ranges.back().end = t0 + orbital_step;
         } else {
-          ranges.push_back({t0, t0 + step, a, b, bound->max});
+          ranges.push_back({t0, t0 + orbital_step, a, b, bound->max});
         }
       }
     }

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -30,7 +29,6 @@ struct Transmit {
   std::vector<std::uint8_t> bytes;
   std::uint32_t attempt = 0;  // 0: first transmission; n: the n-th retransmission
   std::size_t headroom = 0;   // bytes before the bundle in `bytes`
-  std::span<const std::uint8_t> bundle() const { return std::span(bytes).subspan(headroom); }
 };
 
 // Tell the neighbour that this node has the bundle stored (durably: see node.h): the neighbour

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -13,11 +14,17 @@ void PutU64(std::vector<std::uint8_t>& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
 }
 
+// Every frame's header: magic, version, type, then the sending time in ms (big-endian).
+std::array<std::uint8_t, kFrameHeaderBytes> HeaderBytes(std::uint8_t type, clock::DtnTime sent) {
+  std::array<std::uint8_t, kFrameHeaderBytes> h{kFrameMagic, kFrameVersion, type};
+  const auto ms = static_cast<std::uint64_t>(sent.millis());
+  for (std::size_t i = 0; i < 8; ++i) h[3 + i] = static_cast<std::uint8_t>(ms >> (56 - 8 * i));
+  return h;
+}
+
 void PutHeader(std::vector<std::uint8_t>& out, std::uint8_t type, clock::DtnTime sent) {
-  out.push_back(kFrameMagic);
-  out.push_back(kFrameVersion);
-  out.push_back(type);
-  PutU64(out, static_cast<std::uint64_t>(sent.millis()));
+  const auto h = HeaderBytes(type, sent);
+  out.insert(out.end(), h.begin(), h.end());
 }
 
 // A bounds-checked reader over one frame.
@@ -64,10 +71,8 @@ std::unexpected<std::string> Bad(const Reader& r, std::string_view what) {
 }  // namespace
 
 void WriteBundleFrameHeader(std::span<std::uint8_t> frame, clock::DtnTime sent) {
-  std::vector<std::uint8_t> header;
-  header.reserve(kFrameHeaderBytes);
-  PutHeader(header, 1, sent);
-  std::copy(header.begin(), header.end(), frame.first(kFrameHeaderBytes).begin());
+  const auto h = HeaderBytes(1, sent);
+  std::copy(h.begin(), h.end(), frame.first(kFrameHeaderBytes).begin());
 }
 
 namespace {
